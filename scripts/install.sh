@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Creates .venv and installs tooltune with its extras. torch comes first and explicitly: the CPU
+# wheel when no CUDA GPU is present (a bare `torch` requirement would pull a multi-GB CUDA build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+TORCH_VERSION=${TORCH_VERSION:-2.13.0}
+EXTRAS=${EXTRAS:-dev}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+VPY=.venv/bin/python
+$VPY -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+if ! $VPY -c "import torch" >/dev/null 2>&1; then
+  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+    $VPY -m pip install -q "torch==${TORCH_VERSION}"
+  else
+    # The CPU wheel: from a local wheelhouse when the machine has one, else PyTorch's CPU index.
+    $VPY -m pip install -q "torch==${TORCH_VERSION}" 2>/dev/null \
+      || $VPY -m pip install -q "torch==${TORCH_VERSION}" --index-url https://download.pytorch.org/whl/cpu
+  fi
+fi
+$VPY -m pip install -q -e ".[${EXTRAS}]"
+echo "installed: $($VPY -c 'import torch, transformers, tooltune; print("torch", torch.__version__, "| transformers", transformers.__version__, "| tooltune", tooltune.__version__)')"

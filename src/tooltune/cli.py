@@ -1,0 +1,39 @@
+"""The `tooltune` command: a thin router; each stage registers its own subcommands."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Each module has register(subparsers) adding its subcommand(s) with set_defaults(func=...).
+STAGES = [
+    "tooltune.model.commands",
+    "tooltune.data.commands",
+    "tooltune.train.commands",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tooltune", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in STAGES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # user-facing errors are one clear line, not a traceback
+        from tooltune.errors import UserError
+        if isinstance(e, UserError) or type(e).__name__ == "DataError":
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())
