@@ -10,6 +10,8 @@ STAGES = [
     "tooltune.model.commands",
     "tooltune.data.commands",
     "tooltune.train.commands",
+    "tooltune.export.commands",
+    "tooltune.agent.commands",
 ]
 
 

@@ -225,6 +225,8 @@ def ping() -> str:
     return "pong"
 ''')
     convs = synthesize(str(path), n=40, seed=2)
+    out = synthesize_to_file(tmp_path / "shop.json", n=40, seed=2, tools=load_tools(path))
+    assert [to_sharegpt(c) for c in convs] == json.loads(out.read_text(encoding="utf-8"))
     tools, functions = load_tools(path)
     called = set()
     for conv in convs:
@@ -246,7 +248,8 @@ def ping() -> str:
 
 def test_sharegpt_file_follows_llamafactory(tmp_path):
     path = tmp_path / "out" / "demo.json"
-    convs = synthesize_to_file(path, n=80, seed=9)
+    assert synthesize_to_file(path, n=80, seed=9) == path
+    convs = synthesize(n=80, seed=9)
     rows = json.loads(path.read_text(encoding="utf-8"))
     assert len(rows) == len(convs) == 80
     assert [p.name for p in path.parent.iterdir()] == ["demo.json"]  # no temp file left behind
@@ -283,7 +286,8 @@ def test_sharegpt_file_follows_llamafactory(tmp_path):
 
 def test_openai_jsonl_file(tmp_path):
     path = tmp_path / "demo.jsonl"
-    convs = synthesize_to_file(path, n=30, seed=9, include_meta=True)
+    synthesize_to_file(path, n=30, seed=9, include_meta=True)
+    convs = synthesize(n=30, seed=9)
     lines = path.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 30
     for line, conv in zip(lines, convs):

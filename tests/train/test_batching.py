@@ -47,3 +47,12 @@ def test_batch_order_is_deterministic_per_seed_and_epoch():
     assert make_batches(rows, 4, 1, 0) == make_batches(rows, 4, 1, 0)
     assert make_batches(rows, 4, 1, 0) != make_batches(rows, 4, 1, 1)
     assert sorted(i for b in make_batches(rows, 4, 1, 0) for i in b) == list(range(len(rows)))
+
+
+def test_token_chunks_bound_the_tokens_per_forward():
+    from tooltune.train.batching import token_chunks
+    rows = pack([Encoded([1] * n, [True] * n) for n in (30, 30, 50, 10, 64)], 64)
+    chunks = token_chunks(rows, 64)
+    assert [r for c in chunks for r in c] == rows
+    assert all(sum(len(r) for r in c) <= 64 for c in chunks)
+    assert token_chunks(rows, 10_000) == [rows]

@@ -52,6 +52,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--langs", default="en,zh", help="comma-separated: en, zh")
     p.add_argument("--tools", default=None, help="a .py file of typed, documented functions (default: examples)")
+    p.add_argument("--distractors", type=int, default=3, help="at most this many unneeded tools offered per row")
+    p.add_argument("--mix", default=None, help="kind weights, e.g. single=45,parallel=15,multi_turn=10,no_tool=20,missing_arg=10")
     p.set_defaults(func=cmd_synth)
 
 
@@ -140,6 +142,7 @@ def cmd_synth(args) -> int:
     if args.tools:
         from tooltune.agent.functions import load_tools
         tools = load_tools(args.tools)
-    path = synthesize_to_file(args.output, n=args.num, seed=args.seed, langs=langs, tools=tools)
+    path = synthesize_to_file(args.output, n=args.num, seed=args.seed, langs=langs, tools=tools,
+                              mix=args.mix, distractors=args.distractors)
     print(f"wrote {args.num} conversations to {path}")
     return 0

@@ -94,6 +94,7 @@ def load_model(
     auto_pull: bool = False,
     trainable: bool = False,
     attn_implementation: str = "sdpa",
+    **from_pretrained_kwargs,
 ) -> PreTrainedModel:
     """A causal LM in eval mode on `device`; `adapter` (a PEFT folder) is loaded on top of it.
 
@@ -104,7 +105,7 @@ def load_model(
     resolved = resolve_model(name_or_path, auto_pull=auto_pull)
     device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, device)
-    kwargs = {"dtype": torch_dtype}  # transformers 5 renamed torch_dtype= to dtype=
+    kwargs = {"dtype": torch_dtype, **from_pretrained_kwargs}  # transformers 5: dtype=, not torch_dtype=
     try:
         model = AutoModelForCausalLM.from_pretrained(resolved.path, attn_implementation=attn_implementation, **kwargs)
     except (ValueError, ImportError) as e:

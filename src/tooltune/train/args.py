@@ -49,6 +49,7 @@ class TrainConfig:
     bf16: bool | None = None             # default: on where the hardware does bf16 matmuls fast
     fp16: bool = False
     gradient_checkpointing: bool = False
+    max_tokens_per_forward: int | None = None  # default cutoff_len: bounds activation memory
     # output
     output_dir: str = "saves/tooltune"
     overwrite_output_dir: bool = False

@@ -65,6 +65,20 @@ def make_batches(rows: list[Row], batch_size: int, seed: int, epoch: int) -> lis
     return grouped
 
 
+def token_chunks(rows: list[Row], max_tokens: int) -> list[list[Row]]:
+    """Consecutive groups of rows holding at most `max_tokens` tokens (at least one row each)."""
+    chunks: list[list[Row]] = []
+    size = 0
+    for r in rows:
+        if chunks and size + len(r) <= max_tokens:
+            chunks[-1].append(r)
+            size += len(r)
+        else:
+            chunks.append([r])
+            size = len(r)
+    return chunks
+
+
 def collate(rows: list[Row], pad_id: int) -> dict[str, torch.Tensor]:
     """Right-pad to the longest row; padding is its own 'conversation' (positions from 0) and is
     never trained. Labels are the next token where that token is trained, else -100."""

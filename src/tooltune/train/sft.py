@@ -19,8 +19,9 @@ import yaml
 
 from tooltune.config import to_dict
 from tooltune.errors import UserError
+from tooltune.train import packed_attention
 from tooltune.train.args import TrainConfig
-from tooltune.train.batching import Row, collate, make_batches, pack, unpacked
+from tooltune.train.batching import collate, make_batches, pack, token_chunks, unpacked
 from tooltune.train.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from tooltune.train.metrics import MetricsLog, plot_loss
 from tooltune.train.modeling import TrainedTokensLoss, apply_finetuning, count_parameters
@@ -45,6 +46,29 @@ def check_optional_features(cfg: TrainConfig) -> None:
             raise UserError(f"{key} needs the {module} package, which is not installed: {how}")
     if (cfg.quantization_bit or cfg.flash_attn == "fa2") and not torch.cuda.is_available():
         raise UserError("quantization_bit and flash_attn=fa2 need a CUDA GPU; none is visible")
+
+
+def to_device(batch: dict, device) -> dict:
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def load_for_training(cfg: TrainConfig, bf16: bool, device: str):
+    """The base model, with the GPU-path options applied where asked for (checked beforehand)."""
+    from tooltune.model.loader import load_model
+    extra = {}
+    if cfg.quantization_bit:  # QLoRA: the frozen base in 4 or 8 bits
+        from transformers import BitsAndBytesConfig
+        extra["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=cfg.quantization_bit == 4, load_in_8bit=cfg.quantization_bit == 8,
+            bnb_4bit_compute_dtype=torch.bfloat16 if bf16 else torch.float16, bnb_4bit_quant_type="nf4")
+    attn = {"fa2": "flash_attention_2", "eager": "eager"}.get(cfg.flash_attn, "sdpa")
+    frozen_dtype = "bf16" if bf16 and cfg.finetuning_type != "full" else "fp32"
+    model = load_model(cfg.model_name_or_path, dtype=frozen_dtype, attn_implementation=attn,
+                       device=device, **extra)
+    if cfg.use_liger_kernel:
+        from liger_kernel.transformers import _apply_liger_kernel_to_instance
+        _apply_liger_kernel_to_instance(model=model)
+    return model
 
 
 def encode_dataset(convs, tokenizer, template, cfg: TrainConfig):
@@ -82,7 +106,7 @@ def run_train(cfg: TrainConfig, log=print) -> dict:
 
     from tooltune.data.loader import load_conversations
     from tooltune.model.hub import resolve_model
-    from tooltune.model.loader import load_model, load_tokenizer
+    from tooltune.model.loader import load_tokenizer
     from tooltune.templates import get_template
 
     check_optional_features(cfg)
@@ -115,8 +139,7 @@ def run_train(cfg: TrainConfig, log=print) -> dict:
         f"template {template.name}")
 
     # --- model ------------------------------------------------------------------------------
-    frozen_dtype = "bf16" if bf16 and cfg.finetuning_type != "full" else "fp32"
-    model = load_model(cfg.model_name_or_path, dtype=frozen_dtype)
+    model = load_for_training(cfg, bf16, str(acc.device))
     eval_convs = val_convs or data.train[: cfg.eval_toolcall_samples]
     before = toolcall_eval(model, tokenizer, template, eval_convs, cfg, say) \
         if cfg.eval_toolcall and acc.is_main_process else None
@@ -124,6 +147,10 @@ def run_train(cfg: TrainConfig, log=print) -> dict:
         model.gradient_checkpointing_enable()
         model.enable_input_require_grads()
     model = apply_finetuning(model, cfg)
+    causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+    attn_before = causal_lm.config._attn_implementation
+    if cfg.packing and not torch.cuda.is_available() and cfg.flash_attn in ("auto", "sdpa"):
+        packed_attention.enable(causal_lm)
     trainable, total = count_parameters(model)
     say(f"model: {resolved.path} ({total / 1e6:.1f}M params, {trainable / 1e6:.2f}M trainable, "
         f"{cfg.finetuning_type}; compute {'bf16' if bf16 else 'fp32'})")
@@ -134,6 +161,9 @@ def run_train(cfg: TrainConfig, log=print) -> dict:
     # One global order of batches of per_device x world rows; each process takes its slice of
     # every batch, so N processes see the very batches one process with N x the batch would.
     global_bs = cfg.per_device_train_batch_size * world
+    # Rows of a batch go through forward/backward in chunks of at most this many tokens: the same
+    # gradient, with activation memory bounded by one chunk instead of the whole batch.
+    max_tokens = cfg.max_tokens_per_forward or cfg.cutoff_len
     batches_per_epoch = len(make_batches(rows, global_bs, cfg.seed, 0))
     updates_per_epoch = max(1, batches_per_epoch // cfg.gradient_accumulation_steps)
     total_steps = cfg.max_steps if cfg.max_steps > 0 else math.ceil(cfg.num_train_epochs * updates_per_epoch)
@@ -160,7 +190,7 @@ def run_train(cfg: TrainConfig, log=print) -> dict:
         total_loss, total_n = 0.0, 0
         with torch.no_grad(), acc.autocast():
             for idx in make_batches(val_rows, cfg.per_device_eval_batch_size, 0, 0)[rank::world]:
-                b = collate([val_rows[i] for i in idx], tokenizer.pad_token_id)
+                b = to_device(collate([val_rows[i] for i in idx], tokenizer.pad_token_id), acc.device)
                 loss, n = loss_module(**b)
                 total_loss, total_n = total_loss + loss.item() * n.item(), total_n + n.item()
         loss_module.train()
@@ -181,19 +211,22 @@ def run_train(cfg: TrainConfig, log=print) -> dict:
             bs = cfg.per_device_train_batch_size
             idx = global_idx[rank * bs:(rank + 1) * bs]
             weight = 1.0 if idx else 0.0  # a short last batch may leave a process nothing to do
-            batch = collate([rows[i] for i in (idx or global_idx[:1])], tokenizer.pad_token_id)
+            chunks = [to_device(collate(c, tokenizer.pad_token_id), acc.device)
+                      for c in token_chunks([rows[i] for i in (idx or global_idx[:1])], max_tokens)]
+            # Scale so the gradient DDP averages is the mean over every trained token of the global
+            # batch: exactly what one process computes, however the batch is split.
+            n_local = weight * sum(int((c["labels"] != -100).sum()) for c in chunks)
+            n_global = acc.reduce(torch.tensor(n_local), reduction="sum").item() if world > 1 else n_local
             last_micro = (micro + 1) % cfg.gradient_accumulation_steps == 0
-            with acc.no_sync(loss_module) if not last_micro else nullcontext(), acc.autocast():
-                loss, n = loss_module(**batch)
-                n = n * weight
-                # Scale so the gradient DDP averages is the mean over every trained token of the
-                # global batch, exactly what one process would compute.
-                n_global = acc.reduce(n.detach().float(), reduction="sum") if world > 1 else n.float()
-                scale = n.float() * world / n_global.clamp(min=1)
-                acc.backward(loss * scale / cfg.gradient_accumulation_steps)
-            window["loss"] += loss.item() * n.item()
-            window["n"] += n.item()
-            window["tokens"] += int(batch["n_tokens"]) if idx else 0
+            for j, chunk in enumerate(chunks):
+                sync = last_micro and j == len(chunks) - 1
+                with acc.no_sync(loss_module) if not sync else nullcontext(), acc.autocast():
+                    loss, n = loss_module(**chunk)
+                    scale = weight * n.item() * world / max(n_global, 1) / cfg.gradient_accumulation_steps
+                    acc.backward(loss * scale)
+                window["loss"] += loss.item() * n.item() * weight
+                window["n"] += n.item() * weight
+                window["tokens"] += int(chunk["n_tokens"]) * weight
             if not last_micro:
                 continue
             grad_norm = acc.clip_grad_norm_(params, cfg.max_grad_norm) if cfg.max_grad_norm else None
@@ -242,9 +275,12 @@ def run_train(cfg: TrainConfig, log=print) -> dict:
         losses = [r["loss"] for r in trained if "loss" in r]
         result["final_loss"] = losses[-1] if losses else None
         trained_model = acc.unwrap_model(loss_module).model
+        causal_lm.set_attn_implementation(attn_before)  # generation pads and caches: back to stock
         save_final(trained_model, tokenizer, template, cfg, out, resolved)
         if before is not None:
-            after = toolcall_eval(trained_model, tokenizer, template, eval_convs, cfg, say, out)
+            # The adapter is saved: fold it into the weights so generation runs at base speed.
+            merged = trained_model.merge_and_unload() if hasattr(trained_model, "merge_and_unload") else trained_model
+            after = toolcall_eval(merged, tokenizer, template, eval_convs, cfg, say, out)
             result["toolcall_before"], result["toolcall_after"] = before, after
             say(f"tool-call accuracy on {after['cases']} held-out turns: "
                 f"{before['overall']:.0%} before tuning -> {after['overall']:.0%} after "

@@ -10,7 +10,7 @@ Five kinds of row (``Conversation.meta["kind"]``):
   answers -> call -> result -> answer.
 
 Every result comes from really running the tool, so rows can be checked by re-running the call.
-Each row offers the tools it uses plus 1-3 distractors, shuffled.
+Each row offers the tools it uses plus 1 to `distractors` (default 3) others, shuffled.
 
 Files: ``.json`` is LLaMA-Factory's sharegpt format (``conversations``/``tools``/``system``).
 A turn with several calls is a ``function_call`` whose value is a JSON list of
@@ -302,20 +302,20 @@ class _Row:
 
 
 def _build_row(box: _Toolbox, kind: str, lang: str, seed: int, index: int,
-               system_rate: float) -> Conversation:
+               system_rate: float, distractors: int = 3) -> Conversation:
     rng = Random(f"tooltune-synth:{seed}:{index}:{kind}:{lang}")
     names = sorted(box.tools)
     for _ in range(20):
         row = _Row(box, rng, lang)
         try:
             if kind == "no_tool":
-                offered = rng.sample(names, min(len(names), rng.randint(1, 3)))
+                offered = rng.sample(names, min(len(names), rng.randint(1, max(1, distractors))))
                 row.no_tool(offered)
             else:
                 getattr(row, kind)()
                 used = list(dict.fromkeys(row.called))
                 rest = [n for n in names if n not in used]
-                offered = used + rng.sample(rest, min(len(rest), rng.randint(1, 3)))
+                offered = used + rng.sample(rest, min(len(rest), rng.randint(min(1, distractors), distractors)))
         except _Retry:
             continue
         break
@@ -371,7 +371,7 @@ def _plan(n: int, mix: dict[str, float], langs: Sequence[str], seed: int) -> lis
 def synthesize(tools_and_functions: ToolsAndFunctions | str | os.PathLike | None = None,
                n: int = 100, seed: int = 0, langs: Sequence[str] = LANGS,
                mix: str | Mapping[str, float] | None = None,
-               system_rate: float = 0.5) -> list[Conversation]:
+               system_rate: float = 0.5, distractors: int = 3) -> list[Conversation]:
     """``n`` conversations, the same for the same arguments.
 
     Args:
@@ -382,6 +382,8 @@ def synthesize(tools_and_functions: ToolsAndFunctions | str | os.PathLike | None
         langs: Languages to write in, from "en" and "zh"; rows are split evenly.
         mix: Weights of the kinds (see ``KINDS``); default ``DEFAULT_MIX``.
         system_rate: Share of rows that start with a system prompt.
+        distractors: At most this many unneeded tools offered beside the needed ones (fewer
+            make shorter prompts: each tool schema costs ~100 tokens).
     """
     if n < 0:
         raise UserError("n must be >= 0")
@@ -391,7 +393,7 @@ def synthesize(tools_and_functions: ToolsAndFunctions | str | os.PathLike | None
         raise UserError(f"unsupported language(s) {bad or langs}; choose from {', '.join(LANGS)}")
     weights = parse_mix(mix)
     box = _toolbox(tools_and_functions)
-    return [_build_row(box, kind, lang, seed, i, system_rate)
+    return [_build_row(box, kind, lang, seed, i, system_rate, distractors)
             for i, (kind, lang) in enumerate(_plan(n, weights, langs, seed))]
 
 
@@ -474,10 +476,15 @@ def write_conversations(path: str | os.PathLike, convs: Sequence[Conversation],
 def synthesize_to_file(path: str | os.PathLike, n: int = 100, seed: int = 0,
                        tools_and_functions: ToolsAndFunctions | str | os.PathLike | None = None,
                        langs: Sequence[str] = LANGS, mix: str | Mapping[str, float] | None = None,
-                       system_rate: float = 0.5, include_meta: bool = False) -> list[Conversation]:
-    """``synthesize`` then ``write_conversations``; returns the rows written."""
-    convs = synthesize(tools_and_functions, n=n, seed=seed, langs=langs, mix=mix,
-                       system_rate=system_rate)
-    write_conversations(path, convs, include_meta=include_meta)
-    return convs
+                       system_rate: float = 0.5, include_meta: bool = False, *,
+                       tools: ToolsAndFunctions | str | os.PathLike | None = None,
+                       distractors: int = 3) -> Path:
+    """``synthesize`` then ``write_conversations``; returns the path written.
 
+    ``tools`` is an alias of ``tools_and_functions`` (the CLI's spelling).
+    """
+    if tools is not None and tools_and_functions is not None:
+        raise UserError("pass tools or tools_and_functions, not both")
+    convs = synthesize(tools_and_functions if tools is None else tools, n=n, seed=seed,
+                       langs=langs, mix=mix, system_rate=system_rate, distractors=distractors)
+    return write_conversations(path, convs, include_meta=include_meta)

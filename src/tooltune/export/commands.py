@@ -1,0 +1,48 @@
+"""`tooltune export [CONFIG.yaml] --model M --adapter DIR --export_dir OUT [--gguf q8_0|f16] ...`."""
+from __future__ import annotations
+
+import argparse
+import json
+
+# LLaMA-Factory keys that have no effect on a CPU merge, accepted so its export configs run as is.
+IGNORED = frozenset({"trust_remote_code", "finetuning_type", "infer_backend", "export_legacy_format_warning"})
+ALIASES = {"model": "model_name_or_path", "adapter": "adapter_name_or_path"}
+
+
+def register(sub) -> None:
+    p = sub.add_parser("export", help="merge a LoRA adapter into its model; safetensors shards, GGUF, Modelfile",
+                       description="Keys follow LLaMA-Factory's export config; command-line flags override the YAML.")
+    p.add_argument("config", nargs="?", help="a YAML config with LLaMA-Factory's export keys")
+    p.add_argument("overrides", nargs="*", help="key=value overrides")
+    p.add_argument("--model", "--model_name_or_path", dest="model_name_or_path")
+    p.add_argument("--adapter", "--adapter_name_or_path", dest="adapter_name_or_path")
+    p.add_argument("--export_dir", "-o")
+    p.add_argument("--export_size", type=float, help="GB per safetensors shard (default 5)")
+    p.add_argument("--export_dtype", choices=["auto", "fp32", "bf16", "fp16"])
+    p.add_argument("--template")
+    p.add_argument("--gguf", choices=["f16", "q8_0"], help="also write model.gguf and an Ollama Modelfile")
+    p.add_argument("--overwrite", action="store_true", default=None, help="replace a non-empty export_dir")
+    p.set_defaults(func=cmd_export)
+
+
+def flags_to_overrides(args: argparse.Namespace) -> list[str]:
+    out = []
+    for key in ("model_name_or_path", "adapter_name_or_path", "export_dir", "export_size", "export_dtype",
+                "template", "gguf", "overwrite"):
+        value = getattr(args, key, None)
+        if value is not None:
+            out.append(f"{key}={json.dumps(value) if isinstance(value, str) else str(value).lower()}")
+    return out
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from tooltune.config import load_config
+    from tooltune.export.merge import ExportConfig, export_model
+
+    config, overrides = args.config, list(args.overrides)
+    if config and "=" in config and not config.endswith((".yaml", ".yml")):
+        config, overrides = None, [config] + overrides  # only overrides were given
+    cfg = load_config(ExportConfig, config, overrides + flags_to_overrides(args), aliases=ALIASES, ignored=IGNORED)
+    report = export_model(cfg)
+    print(json.dumps(report.to_dict(), indent=2))
+    return 0
