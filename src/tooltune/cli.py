@@ -5,6 +5,8 @@ import argparse
 import importlib
 import sys
 
+from tooltune.errors import UserError
+
 # Each module has register(subparsers) adding its subcommand(s) with set_defaults(func=...).
 STAGES = [
     "tooltune.model.commands",
@@ -29,12 +31,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
-    except Exception as e:  # user-facing errors are one clear line, not a traceback
-        from tooltune.errors import UserError
-        if isinstance(e, UserError) or type(e).__name__ == "DataError":
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        raise
+    except UserError as e:  # bad input, a missing model or file: one clear line, not a traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

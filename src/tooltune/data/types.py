@@ -12,13 +12,15 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from tooltune.errors import UserError
+
 Message = dict[str, Any]
 Tool = dict[str, Any]  # {"type": "function", "function": {"name", "description", "parameters"}}
 
 ROLES = ("system", "user", "assistant", "tool")
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """A row or file that cannot be used, with where and why."""
 
     def __init__(self, reason: str, *, file: str | None = None, row: int | None = None,

@@ -19,6 +19,7 @@ import yaml
 
 from tooltune.config import to_dict
 from tooltune.errors import UserError
+from tooltune.fsutil import atomic_write_text
 from tooltune.train import packed_attention
 from tooltune.train.args import TrainConfig
 from tooltune.train.batching import collate, make_batches, pack, token_chunks, unpacked
@@ -180,7 +181,7 @@ def run_train(cfg: TrainConfig, log=print) -> dict:
         say(f"resumed from {ckpt} at step {step}")
     if acc.is_main_process:
         resolved_cfg = {**to_dict(cfg), "template": template.name}
-        (out / "train_config.yaml").write_text(yaml.safe_dump(resolved_cfg, sort_keys=False, allow_unicode=True))
+        atomic_write_text(out / "train_config.yaml", yaml.safe_dump(resolved_cfg, sort_keys=False, allow_unicode=True))
     metrics = MetricsLog(out / "metrics.jsonl", resume_step=step) if acc.is_main_process else None
 
     def evaluate() -> float | None:
@@ -199,7 +200,7 @@ def run_train(cfg: TrainConfig, log=print) -> dict:
 
     # --- loop -------------------------------------------------------------------------------
     loss_module.train()
-    t0, tokens_seen, window = time.time(), 0, {"loss": 0.0, "n": 0, "tokens": 0, "t": time.time()}
+    t0, window = time.time(), {"loss": 0.0, "n": 0, "tokens": 0, "t": time.time()}
     progress = _progress(total_steps, step, acc.is_main_process)
     epoch = start_epoch
     while step < total_steps:
@@ -239,7 +240,6 @@ def run_train(cfg: TrainConfig, log=print) -> dict:
                 sums = acc.reduce(torch.tensor([window["loss"], float(window["n"]), float(window["tokens"])]),
                                   reduction="sum")
                 elapsed = time.time() - window["t"]
-                tokens_seen += int(sums[2])
                 row = {"step": step, "epoch": round(epoch + (micro + 1) / max(len(order), 1), 3),
                        "loss": round((sums[0] / sums[1].clamp(min=1)).item(), 5),
                        "lr": scheduler.get_last_lr()[0],
@@ -277,6 +277,10 @@ def run_train(cfg: TrainConfig, log=print) -> dict:
         trained_model = acc.unwrap_model(loss_module).model
         causal_lm.set_attn_implementation(attn_before)  # generation pads and caches: back to stock
         save_final(trained_model, tokenizer, template, cfg, out, resolved)
+        kind = "LoRA adapter" if cfg.finetuning_type == "lora" else "model"
+        say(f"{kind} saved in {out} (chat with it: tooltune chat --model {cfg.model_name_or_path} "
+            f"--adapter {out}; merge it: tooltune export --adapter {out} --export_dir EXPORT_DIR)"
+            if cfg.finetuning_type == "lora" else f"{kind} saved in {out}")
         if before is not None:
             # The adapter is saved: fold it into the weights so generation runs at base speed.
             merged = trained_model.merge_and_unload() if hasattr(trained_model, "merge_and_unload") else trained_model
@@ -289,7 +293,7 @@ def run_train(cfg: TrainConfig, log=print) -> dict:
                 f"arguments {before['arguments']:.0%} -> {after['arguments']:.0%})")
         if cfg.plot_loss:
             plot_loss(out / "metrics.jsonl", out / "training_loss.png")
-        (out / "train_results.json").write_text(json.dumps(result, indent=2))
+        atomic_write_text(out / "train_results.json", json.dumps(result, indent=2))
     return result
 
 
@@ -299,7 +303,7 @@ def toolcall_eval(model, tokenizer, template, convs, cfg: TrainConfig, say, out:
     scores, records = evaluate_toolcalls(model, tokenizer, template, convs, limit=cfg.eval_toolcall_samples)
     say(f"tool-call eval ({'after' if out else 'before'} tuning): {scores.to_dict()} in {time.time() - t:.0f}s")
     if out is not None:
-        (out / "toolcall_eval.json").write_text(json.dumps(
+        atomic_write_text(out / "toolcall_eval.json", json.dumps(
             {"scores": scores.to_dict(), "cases": records}, indent=2, ensure_ascii=False))
     return scores.to_dict()
 
