@@ -68,7 +68,7 @@ def score(cases: list[Case], predictions: list[list[tuple[str, dict]]]) -> Score
 
 @torch.no_grad()
 def generate_replies(model, tokenizer, template: Template, cases: list[Case], max_new_tokens: int = 96,
-                     batch_size: int = 8) -> list[str]:
+                     batch_size: int = 20) -> list[str]:
     """Greedy replies, batched with left padding, cut at the template's stop words."""
     prompts = [render_prompt(tokenizer, template, c.messages, c.tools) for c in cases]
     stop_ids = {tokenizer.eos_token_id}
@@ -104,7 +104,7 @@ def cut_at_stop(text: str, stops: list[str | None]) -> str:
 
 
 def evaluate_toolcalls(model, tokenizer, template: Template, convs: list[Conversation], limit: int = 40,
-                       max_new_tokens: int = 96, batch_size: int = 8) -> tuple[Scores, list[dict]]:
+                       max_new_tokens: int = 96, batch_size: int = 20) -> tuple[Scores, list[dict]]:
     """Scores plus one record per case (prompt's last user text, expected, predicted, raw reply)."""
     cases = cases_from(convs, limit)
     replies = generate_replies(model, tokenizer, template, cases, max_new_tokens, batch_size)
