@@ -23,7 +23,7 @@ import sys
 import types
 import typing
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, Union, get_args, get_origin
+from typing import Any, Callable, Literal, Mapping, Sequence, Union, get_args, get_origin
 
 from tooltune.data.types import DataError, Tool, normalize_tool, parse_arguments
 from tooltune.errors import UserError
@@ -287,19 +287,25 @@ def _load_py(path: Path) -> tuple[list[Tool], dict[str, Callable]]:
                   and obj.__module__ == module.__name__]
     if not chosen:
         raise ToolError(f"{path}: defines no public functions to use as tools")
+    try:
+        return tools_from_functions(chosen)
+    except ToolError as e:
+        raise ToolError(f"{path}: {e}", tool=e.tool) from None
+
+
+def tools_from_functions(functions: Sequence[Callable] | Mapping[str, Callable]) -> tuple[list[Tool], dict[str, Callable]]:
+    """OpenAI tool schemas and a name -> function table."""
+    fns = list(functions.values()) if isinstance(functions, Mapping) else list(functions)
     tools: list[Tool] = []
-    functions: dict[str, Callable] = {}
-    for fn in chosen:
-        try:
-            tool = function_to_tool(fn)
-        except ToolError as e:
-            raise ToolError(f"{path}: {e}", tool=e.tool) from None
+    table: dict[str, Callable] = {}
+    for fn in fns:
+        tool = function_to_tool(fn)
         name = tool["function"]["name"]
-        if name in functions:
-            raise ToolError(f"{path}: two tools are named {name!r}", tool=name)
+        if name in table:
+            raise ToolError(f"two tools are named {name!r}", tool=name)
         tools.append(tool)
-        functions[name] = fn
-    return tools, functions
+        table[name] = fn
+    return tools, table
 
 
 def _load_json(path: Path) -> list[Tool]:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tooltune.agent.functions import ToolError, call_tool, function_to_tool
+from tooltune.agent.functions import ToolError, call_tool, tools_from_functions
 from tooltune.agent.local import ChatClient, as_client
 from tooltune.errors import UserError
 
@@ -35,20 +35,6 @@ class AgentResult:
     messages: list[dict]  # the whole conversation, input included, OpenAI-shaped
     final: str            # the model's last answer
     steps: int            # model calls made
-
-
-def tools_from_functions(functions: Sequence[Callable] | Mapping[str, Callable]) -> tuple[list[dict], dict[str, Callable]]:
-    """OpenAI tool schemas and a name -> function table."""
-    fns = list(functions.values()) if isinstance(functions, Mapping) else list(functions)
-    schemas, table = [], {}
-    for fn in fns:
-        schema = function_to_tool(fn)
-        name = schema["function"]["name"]
-        if name in table:
-            raise ToolError(f"two tools are named {name!r}", tool=name)
-        schemas.append(schema)
-        table[name] = fn
-    return schemas, table
 
 
 def execute_call(functions: Mapping[str, Callable], call: dict) -> str:
