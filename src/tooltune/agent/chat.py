@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tooltune.agent.loop import assistant_message, execute_call
+from tooltune.templates.parsers.streaming import merge_call_delta
 
 HELP = ("commands: /tools (list tools), /system TEXT (set the system prompt), /reset (forget the "
         "conversation), /help, /exit")
@@ -121,12 +122,8 @@ class ChatSession:
                 content += delta["content"]
                 self.console.print(delta["content"], end="", markup=False, highlight=False)
             for tc in delta.get("tool_calls") or []:
-                slot = calls.setdefault(tc["index"], {"id": None, "name": "", "arguments": ""})
-                slot["id"] = tc.get("id") or slot["id"]
-                fn = tc.get("function") or {}
-                slot["name"] += fn.get("name") or ""
-                slot["arguments"] += fn.get("arguments") or ""
-                if fn.get("arguments"):  # a call is complete once its arguments arrive
+                slot = merge_call_delta(calls, tc)
+                if (tc.get("function") or {}).get("arguments"):  # complete once its arguments arrive
                     self._show_call(slot)
         self.console.print()
         return {"content": content or None,

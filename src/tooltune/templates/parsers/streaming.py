@@ -76,15 +76,21 @@ class StreamingParser:
         return out
 
 
+def merge_call_delta(calls: dict[int, dict], tc: dict) -> dict:
+    """Fold one tool-call delta into `calls` (by index), as an OpenAI client does; returns its slot."""
+    slot = calls.setdefault(tc["index"], {"id": None, "name": "", "arguments": ""})
+    slot["id"] = tc.get("id") or slot["id"]
+    fn = tc.get("function") or {}
+    slot["name"] += fn.get("name") or ""
+    slot["arguments"] += fn.get("arguments") or ""
+    return slot
+
+
 def assemble(deltas: list[dict]) -> tuple[str | None, list[dict]]:
     """Put streamed deltas back together the way an OpenAI client does."""
     content, calls = "", {}
     for d in deltas:
         content += d.get("content") or ""
         for tc in d.get("tool_calls") or []:
-            slot = calls.setdefault(tc["index"], {"id": None, "name": "", "arguments": ""})
-            slot["id"] = tc.get("id") or slot["id"]
-            fn = tc.get("function") or {}
-            slot["name"] += fn.get("name") or ""
-            slot["arguments"] += fn.get("arguments") or ""
+            merge_call_delta(calls, tc)
     return content or None, [calls[i] for i in sorted(calls)]
