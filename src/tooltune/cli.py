@@ -14,6 +14,7 @@ STAGES = [
     "tooltune.train.commands",
     "tooltune.export.commands",
     "tooltune.agent.commands",
+    "tooltune.serve.commands",
 ]
 
 

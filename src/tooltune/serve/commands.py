@@ -1,0 +1,116 @@
+"""`tooltune api [CONFIG.yaml] [key=value ...] [--model M --adapter DIR ...]`: the OpenAI-compatible server.
+
+Flags and YAML keys use LLaMA-Factory's names too (model_name_or_path, adapter_name_or_path,
+template, infer_backend; API_HOST / API_PORT from the environment), so its command lines run.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+
+from tooltune.errors import UserError
+
+
+@dataclass
+class ApiConfig:
+    model_name_or_path: str = ""
+    adapter_name_or_path: str | None = None     # merged into the model at load
+    lora: list[str] = field(default_factory=list)  # NAME=DIR, each served under its own model name
+    template: str | None = None
+    served_model_name: str | None = None
+    infer_backend: str = "tooltune"             # tooltune | huggingface (same thing) | vllm
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: str | None = None
+    dtype: str = "auto"
+    device: str = "cpu"
+    max_batch: int = 32                         # requests decoding together
+    max_waiting: int = 256                      # queued beyond that: 429 with Retry-After
+    max_model_len: int | None = None
+    prefix_cache_tokens: int = 16384
+    max_body_mb: float = 8.0
+    max_messages: int = 1024
+    finetuning_type: str = "lora"               # accepted for LLaMA-Factory configs; unused
+
+
+ALIASES = {"model": "model_name_or_path", "adapter": "adapter_name_or_path", "backend": "infer_backend",
+           "api_port": "port", "api_host": "host", "max_num_seqs": "max_batch"}
+FLAGS = [f.name for f in fields(ApiConfig)] + list(ALIASES)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("api", help="serve a model behind an OpenAI-compatible API (tools, streaming, batching)",
+                       description=__doc__)
+    p.add_argument("config", nargs="?", help="a YAML config")
+    p.add_argument("overrides", nargs="*", help="key=value overrides")
+    for name in FLAGS:
+        dashed = name.replace("_", "-")
+        opts = sorted({f"--{name}", f"--{dashed}"})
+        if name == "lora":
+            p.add_argument(*opts, dest="flag_lora", action="append", metavar="NAME=DIR")
+        else:
+            p.add_argument(*opts, dest=f"flag_{name}", metavar=name.upper())
+    p.set_defaults(func=cmd_api)
+
+
+def api_config_from_args(args) -> ApiConfig:
+    from tooltune.config import load_config
+
+    config, overrides = args.config, list(args.overrides)
+    if config and "=" in config and not config.endswith((".yaml", ".yml")):
+        config, overrides = None, [config, *overrides]
+    for env, key in (("API_HOST", "host"), ("API_PORT", "port"), ("TOOLTUNE_API_KEY", "api_key")):
+        if os.environ.get(env):
+            overrides.insert(0, f"{key}={os.environ[env]}")
+    for name in FLAGS:
+        value = getattr(args, f"flag_{name}", None)
+        if value is None:
+            continue
+        if name == "lora":
+            overrides.append("lora=" + ",".join(value))
+        else:
+            overrides.append(f"{name}={value}")
+    cfg = load_config(ApiConfig, config, overrides, aliases=ALIASES)
+    if not cfg.model_name_or_path:
+        raise UserError("no model: pass --model NAME_OR_PATH (or model_name_or_path in the config)")
+    return cfg
+
+
+def _loras(specs: list[str]) -> dict[str, str]:
+    out = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise UserError(f"--lora {spec!r}: expected NAME=DIR")
+        out[name.strip()] = path.strip()
+    return out
+
+
+def cmd_api(args) -> int:
+    cfg = api_config_from_args(args)
+    if cfg.infer_backend == "vllm":
+        from tooltune.serve.vllm_backend import run_vllm_server
+
+        return run_vllm_server(cfg)
+    if cfg.infer_backend not in ("tooltune", "huggingface", "hf"):
+        raise UserError(f"infer_backend {cfg.infer_backend!r}: use tooltune (default) or vllm")
+    import uvicorn
+
+    from tooltune.serve.app import Limits, create_app
+    from tooltune.serve.runtime import load_served_model
+
+    served = load_served_model(
+        cfg.model_name_or_path, adapter=cfg.adapter_name_or_path, loras=_loras(cfg.lora),
+        template=cfg.template, served_name=cfg.served_model_name, dtype=cfg.dtype, device=cfg.device,
+        max_batch=cfg.max_batch, max_waiting=cfg.max_waiting, max_model_len=cfg.max_model_len,
+        prefix_cache_tokens=cfg.prefix_cache_tokens)
+    limits = Limits(max_body_bytes=int(cfg.max_body_mb * 1024 * 1024), max_messages=cfg.max_messages)
+    app = create_app(served, api_key=cfg.api_key, limits=limits)
+    served.engine.start()
+    print(f"tooltune api: serving {', '.join(served.names)} (template {served.template.name}) "
+          f"on http://{cfg.host}:{cfg.port}/v1", flush=True)
+    try:
+        uvicorn.run(app, host=cfg.host, port=int(cfg.port), log_level="warning")
+    finally:
+        served.engine.shutdown()
+    return 0

@@ -1,0 +1,298 @@
+"""Continuous batching: every running request decodes in one batched forward per step.
+
+One thread owns the model. Each loop: drop cancelled requests, admit waiting ones (prefill,
+reusing the longest cached prompt prefix, e.g. a shared system prompt and tool list), then one
+decode step for the whole batch over a `SlotCache`. Requests join and leave between steps, so a
+short answer never waits for a long one. Each request gets an iterator of `Output` events
+(async in the server, plain in scripts); cancelling it (a client that hung up) frees its row
+before the next step.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import torch
+
+from tooltune.serve.kv_cache import SlotCache
+from tooltune.serve.prefix_cache import PrefixCache
+from tooltune.serve.sampling import sample_next
+from tooltune.serve.types import Constraint, EngineFull, EngineStats, Output, SamplingParams
+
+log = logging.getLogger("tooltune.serve")
+
+
+class RequestHandle:
+    """The stream of one request's outputs; iterate it (async or not), or cancel it."""
+
+    def __init__(self, engine: Engine, loop: asyncio.AbstractEventLoop | None):
+        self._engine, self._loop = engine, loop
+        self._aq: asyncio.Queue | None = asyncio.Queue() if loop else None
+        self._q: queue.Queue | None = None if loop else queue.Queue()
+        self.cancelled = threading.Event()
+        self._done = False
+
+    def _push(self, out: Output) -> None:
+        if self._loop is not None:
+            try:
+                self._loop.call_soon_threadsafe(self._aq.put_nowait, out)
+            except RuntimeError:  # the event loop is gone (server shutting down)
+                self.cancelled.set()
+        else:
+            self._q.put(out)
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+        self._engine._wake()
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self) -> Output:
+        if self._done:
+            raise StopAsyncIteration
+        out = await self._aq.get()
+        self._done = out.finish_reason is not None
+        return out
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> Output:
+        if self._done:
+            raise StopIteration
+        out = self._q.get()
+        self._done = out.finish_reason is not None
+        return out
+
+
+@dataclass
+class _Sequence:
+    handle: RequestHandle
+    prompt: list[int]
+    params: SamplingParams
+    constraint: Constraint | None
+    adapter: str | None
+    generator: torch.Generator | None
+    generated: list[int] = field(default_factory=list)
+    text_sent: int = 0
+    cached_tokens: int = 0
+    last_text: str = ""
+
+
+class Engine:
+    """Batched generation over one model (and its LoRA adapters, chosen per request)."""
+
+    def __init__(self, model, tokenizer, *, stop_token_ids: list[int], max_model_len: int | None = None,
+                 max_batch: int = 32, max_waiting: int = 256, prefix_cache_tokens: int = 16384,
+                 prefill_budget: int = 2048):
+        self.model, self.tokenizer = model, tokenizer
+        self.stop_token_ids = set(stop_token_ids)
+        cfg = getattr(model.config, "text_config", None) or model.config
+        self.max_model_len = int(max_model_len or getattr(cfg, "max_position_embeddings", 4096))
+        self.max_batch, self.max_waiting, self.prefill_budget = max_batch, max_waiting, prefill_budget
+        self.device = next(model.parameters()).device
+        dtype = next(model.parameters()).dtype
+        head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+        layer_types = getattr(cfg, "layer_types", None)
+        sliding = getattr(cfg, "sliding_window", None) if layer_types and "sliding_attention" in layer_types else None
+        self.cache = SlotCache(cfg.num_hidden_layers, cfg.num_key_value_heads, head_dim, dtype, self.device,
+                               max_rows=max_batch, sliding_window=sliding,
+                               layer_types=layer_types if sliding else None)
+        self.prefix_cache = PrefixCache(max_tokens=prefix_cache_tokens)
+        self.adapter_names: set[str] = set(getattr(model, "peft_config", {}) or {})
+        self._waiting: deque[_Sequence] = deque()
+        self._running: list[_Sequence] = []   # row i of the cache is _running[i]
+        self._lock = threading.Lock()
+        self._wakeup = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.generated_tokens = 0
+        self._seeds = itertools.count(int(time.time() * 1000) % (2**31))
+
+    # ----------------------------------------------------------- public
+
+    def start(self) -> Engine:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="tooltune-engine", daemon=True)
+            self._thread.start()
+        return self
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        self._wake()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def submit(self, prompt_ids: list[int], params: SamplingParams, *, constraint: Constraint | None = None,
+               adapter: str | None = None) -> RequestHandle:
+        """Queue a request; raises EngineFull when too many are waiting. Thread-safe."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        handle = RequestHandle(self, loop)
+        seed = params.seed if params.seed is not None else next(self._seeds)
+        gen = torch.Generator(device="cpu").manual_seed(int(seed)) if params.temperature > 0 else None
+        seq = _Sequence(handle, list(prompt_ids), params, constraint, adapter, gen)
+        with self._lock:
+            if len(self._waiting) >= self.max_waiting:
+                raise EngineFull(retry_after=max(1.0, len(self._waiting) / max(1, self.max_batch)))
+            self._waiting.append(seq)
+        self._wake()
+        self.start()
+        return handle
+
+    def stats(self) -> EngineStats:
+        return EngineStats(running=len(self._running), waiting=len(self._waiting), max_batch=self.max_batch,
+                           max_waiting=self.max_waiting, generated_tokens=self.generated_tokens,
+                           prefix_cache_hits=self.prefix_cache.hits)
+
+    # ------------------------------------------------------------ loop
+
+    def _wake(self) -> None:
+        self._wakeup.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with torch.inference_mode():
+                    self._drop_cancelled()
+                    self._admit()
+                    if self._running:
+                        self._decode_step()
+                    else:
+                        self._wakeup.wait(timeout=0.5)
+                        self._wakeup.clear()
+            except Exception:  # noqa: BLE001 - one bad step must not kill the server: fail its requests
+                log.exception("engine step failed; aborting the running requests")
+                for seq in self._running:
+                    seq.handle._push(Output("", "abort", len(seq.prompt), len(seq.generated)))
+                self._running.clear()
+                self.cache = SlotCache(self.cache.n_layers, self.cache.heads, self.cache.head_dim,
+                                       self.cache.dtype, self.cache.device, self.cache.max_rows,
+                                       self.cache.sliding_window, self.cache.layer_types)
+        for seq in [*self._running, *self._waiting]:
+            seq.handle._push(Output("", "abort", len(seq.prompt), len(seq.generated)))
+
+    def _drop_cancelled(self) -> None:
+        with self._lock:
+            if any(s.handle.cancelled.is_set() for s in self._waiting):
+                self._waiting = deque(s for s in self._waiting if not s.handle.cancelled.is_set())
+        for row in reversed(range(len(self._running))):
+            if self._running[row].handle.cancelled.is_set():
+                self._remove(row)
+
+    def _remove(self, row: int) -> None:
+        self.cache.remove(row)
+        last = self._running.pop()
+        if row < len(self._running):
+            self._running[row] = last
+
+    def _admit(self) -> None:
+        budget = self.prefill_budget
+        while len(self._running) < self.max_batch and budget > 0:
+            with self._lock:
+                if not self._waiting:
+                    return
+                seq = self._waiting.popleft()
+            budget -= self._prefill(seq)
+
+    def _forward(self, input_ids, position_ids, mask, cache, adapters: list[str] | None):
+        kwargs = {}
+        if adapters is not None:
+            kwargs["adapter_names"] = adapters
+        out = self.model(input_ids=input_ids, position_ids=position_ids, attention_mask=mask,
+                         past_key_values=cache, use_cache=True, logits_to_keep=1, **kwargs)
+        return out.logits[:, -1, :].float()
+
+    def _adapter_list(self, seqs: list[_Sequence]) -> list[str] | None:
+        if not self.adapter_names:
+            return None
+        return [s.adapter if s.adapter in self.adapter_names else "__base__" for s in seqs]
+
+    def _prefill(self, seq: _Sequence) -> int:
+        """Run the prompt (minus its cached prefix); sample the first token; join the batch."""
+        from transformers import DynamicCache
+
+        prompt = seq.prompt
+        keys, values, reused = self.prefix_cache.lookup(prompt, seq.adapter)
+        cache = DynamicCache()
+        for layer, (k, v) in enumerate(zip(keys, values)):
+            cache.update(k, v, layer)  # DynamicCache concatenates: the cached prefix is not modified
+        seq.cached_tokens = reused
+        ids = torch.tensor([prompt[reused:]], device=self.device)
+        pos = torch.arange(reused, len(prompt), device=self.device).unsqueeze(0)
+        logits = self._forward(ids, pos, None, cache, self._adapter_list([seq]))
+        full_k = [cache.layers[i].keys for i in range(self.cache.n_layers)]
+        full_v = [cache.layers[i].values for i in range(self.cache.n_layers)]
+        self.prefix_cache.store(prompt, seq.adapter, full_k, full_v)
+        token = sample_next(logits, [seq.params], [seq.generator], [seq.constraint])[0]
+        if not self._append(seq, token):
+            self.cache.add(full_k, full_v)
+            self._running.append(seq)
+        return len(prompt) - reused
+
+    def _decode_step(self) -> None:
+        cache, seqs = self.cache, self._running
+        cache.prepare_step()
+        ids = torch.tensor([[s.generated[-1]] for s in seqs], device=self.device)
+        logits = self._forward(ids, cache.positions(), cache.attention_mask(), cache, self._adapter_list(seqs))
+        cache.advance()
+        tokens = sample_next(logits, [s.params for s in seqs], [s.generator for s in seqs],
+                             [s.constraint for s in seqs])
+        for row in reversed(range(len(seqs))):
+            if self._append(seqs[row], tokens[row]):
+                self._remove(row)
+
+    # ------------------------------------------------------- one token
+
+    def _append(self, seq: _Sequence, token: int) -> bool:
+        """Take a sampled token into `seq`, send what became visible; True when it is finished."""
+        self.generated_tokens += 1
+        finish = None
+        if token in self.stop_token_ids:
+            finish = "stop"
+        else:
+            seq.generated.append(token)
+            if seq.constraint is not None:
+                seq.constraint.accept(token)
+        text = self.tokenizer.decode(seq.generated, skip_special_tokens=False)
+        visible = text
+        if seq.params.stop:
+            hits = [i for i in (text.find(s) for s in seq.params.stop if s) if i >= 0]
+            if hits:
+                visible, finish = text[:min(hits)], "stop"
+        if finish is None:
+            if seq.constraint is not None and seq.constraint.is_done():
+                finish = "stop"
+            elif len(seq.generated) >= seq.params.max_tokens or \
+                    len(seq.prompt) + len(seq.generated) >= self.max_model_len:
+                finish = "length"
+        if finish is None:
+            visible = _holding_back(visible, seq.params.stop)
+        delta = visible[seq.text_sent:] if len(visible) > seq.text_sent else ""
+        seq.text_sent = max(seq.text_sent, len(visible))
+        if delta or finish:
+            seq.handle._push(Output(delta, finish, len(seq.prompt), len(seq.generated), seq.cached_tokens))
+        return finish is not None
+
+
+def _holding_back(text: str, stops: tuple[str, ...]) -> str:
+    """Text safe to send: no half-decoded character, no tail that may begin a stop string."""
+    end = len(text)
+    while end and text[end - 1] == "\ufffd":
+        end -= 1
+    for s in stops:
+        for k in range(min(len(s) - 1, end), 0, -1):
+            if text[:end].endswith(s[:k]):
+                end -= k
+                break
+    return text[:end]

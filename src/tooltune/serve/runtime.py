@@ -1,0 +1,88 @@
+"""What the API serves: one base model, its LoRA adapters by name, the template, the engine."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tooltune.errors import UserError
+from tooltune.serve.engine import Engine
+from tooltune.templates import Template, get_template
+
+
+@dataclass
+class ServedModel:
+    engine: Engine
+    tokenizer: Any
+    template: Template
+    base_name: str                                        # the name /v1/models lists first
+    adapters: dict[str, str] = field(default_factory=dict)  # served name -> adapter inside the model
+    _compiler: Any = None
+
+    @property
+    def names(self) -> list[str]:
+        return [self.base_name, *self.adapters]
+
+    @property
+    def max_model_len(self) -> int:
+        return self.engine.max_model_len
+
+    def adapter_for(self, model_name: str | None) -> str | None:
+        """The adapter a request's `model` selects; unknown or empty names get the default model."""
+        return self.adapters.get(model_name or "")
+
+    def compiler(self):
+        """The grammar compiler for constrained decoding, built on first use (a second or so)."""
+        if self._compiler is None:
+            from tooltune.serve.constrain import grammar_compiler
+
+            vocab = self.engine.model.get_output_embeddings().weight.shape[0]
+            self._compiler = grammar_compiler(self.tokenizer, vocab, sorted(self.engine.stop_token_ids))
+        return self._compiler
+
+
+def stop_token_ids(tokenizer, template: Template) -> list[int]:
+    ids = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    for word in template.stop_words:
+        tid = tokenizer.convert_tokens_to_ids(word)
+        if isinstance(tid, int) and tid != tokenizer.unk_token_id and tid not in ids:
+            ids.append(tid)
+    return ids
+
+
+def load_served_model(model: str | os.PathLike, *, adapter: str | None = None, loras: dict[str, str] | None = None,
+                      template: str | None = None, served_name: str | None = None, dtype: str = "auto",
+                      device: str = "cpu", max_batch: int = 32, max_waiting: int = 256,
+                      max_model_len: int | None = None, prefix_cache_tokens: int = 16384) -> ServedModel:
+    """Load the model; `adapter` is merged into it (fastest), `loras` stay separate, one per name."""
+    from tooltune.agent.local import _template_for
+    from tooltune.model.hub import resolve_model
+    from tooltune.model.loader import load_model, load_tokenizer
+
+    resolved = resolve_model(model)
+    adapter_path = Path(adapter).expanduser() if adapter else None
+    template_obj = get_template(template or _template_for(resolved.path, adapter_path, resolved.template))
+    net = load_model(model, dtype=dtype, adapter=adapter_path, device=device)
+    if adapter_path is not None and hasattr(net, "merge_and_unload"):
+        net = net.merge_and_unload()
+    names = {}
+    if loras:
+        from peft import PeftModel
+
+        for i, (name, path) in enumerate(loras.items()):
+            folder = Path(path).expanduser()
+            if not (folder / "adapter_config.json").exists():
+                raise UserError(f"--lora {name}={path}: no adapter_config.json in that folder")
+            if i == 0:
+                net = PeftModel.from_pretrained(net, str(folder), adapter_name=name)
+            else:
+                net.load_adapter(str(folder), adapter_name=name)
+            names[name] = name
+    net.eval()
+    tokenizer = load_tokenizer(model, padding_side="left")
+    engine = Engine(net, tokenizer, stop_token_ids=stop_token_ids(tokenizer, template_obj),
+                    max_model_len=max_model_len, max_batch=max_batch, max_waiting=max_waiting,
+                    prefix_cache_tokens=prefix_cache_tokens)
+    base = served_name or (adapter_path.name if adapter_path else Path(str(model)).name)
+    return ServedModel(engine, tokenizer, template_obj, base, names)

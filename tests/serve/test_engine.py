@@ -1,0 +1,162 @@
+"""The batching engine against transformers' own generate, on the real SmolLM2."""
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+import pytest
+import torch
+
+from tooltune.serve.engine import Engine
+from tooltune.serve.kv_cache import SlotCache
+from tooltune.serve.types import EngineFull, SamplingParams
+
+QUESTIONS = ["What's the weather in Paris?", "Tell me a joke about cats.", "What is 2+2?",
+             "Write a haiku about rain.", "Who are you?", "Name three colors."]
+
+
+@pytest.fixture(scope="module")
+def smol(smollm2_path):
+    from tooltune.model.loader import load_model, load_tokenizer
+    model = load_model(str(smollm2_path), dtype="fp32")
+    model.eval()
+    return model, load_tokenizer(str(smollm2_path), padding_side="left")
+
+
+@pytest.fixture(scope="module")
+def prompts(smol):
+    from tooltune.templates import get_template
+    from tooltune.templates.render import render_prompt
+    _, tok = smol
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+    return [tok(render_prompt(tok, get_template("chatml"), [{"role": "user", "content": q}],
+                              tools if i % 2 == 0 else None), add_special_tokens=False)["input_ids"]
+            for i, q in enumerate(QUESTIONS)]
+
+
+def _stops(tok):
+    return [tok.eos_token_id, tok.convert_tokens_to_ids("<|im_end|>")]
+
+
+def _text(handle):
+    outs = list(handle)
+    return "".join(o.text for o in outs), outs[-1]
+
+
+def test_batched_greedy_equals_generate_one_by_one(smol, prompts):
+    model, tok = smol
+    stops = _stops(tok)
+    expected = []
+    for p in prompts:
+        out = model.generate(torch.tensor([p]), max_new_tokens=24, do_sample=False, eos_token_id=stops,
+                             pad_token_id=tok.pad_token_id)[0, len(p):].tolist()
+        expected.append(tok.decode([t for t in out if t not in stops]))
+    engine = Engine(model, tok, stop_token_ids=stops).start()
+    try:
+        handles = [engine.submit(p, SamplingParams(max_tokens=24, temperature=0)) for p in prompts]
+        got = [_text(h) for h in handles]
+        assert [g[0] for g in got] == expected
+        for (text, last), p in zip(got, prompts):
+            assert last.finish_reason in ("stop", "length")
+            assert last.prompt_tokens == len(p) and 0 < last.completion_tokens <= 24
+        # Second round: the long (tool) prompts now come from the prefix cache, answers unchanged.
+        hits = engine.stats().prefix_cache_hits
+        again = [_text(engine.submit(p, SamplingParams(max_tokens=24, temperature=0)))[0] for p in prompts]
+        assert again == expected
+        assert engine.stats().prefix_cache_hits >= hits + len(prompts) // 2
+    finally:
+        engine.shutdown()
+
+
+def test_seeded_sampling_same_alone_or_batched(smol, prompts):
+    model, tok = smol
+    engine = Engine(model, tok, stop_token_ids=_stops(tok)).start()
+    try:
+        params = SamplingParams(max_tokens=20, temperature=0.9, top_p=0.95, seed=1234)
+        alone = _text(engine.submit(prompts[1], params))[0]
+        others = [engine.submit(p, SamplingParams(max_tokens=20, temperature=1.0, seed=i))
+                  for i, p in enumerate(prompts)]
+        batched = _text(engine.submit(prompts[1], params))[0]
+        for h in others:
+            list(h)
+        assert alone == batched and alone
+        different = _text(engine.submit(prompts[1], SamplingParams(max_tokens=20, temperature=0.9, seed=99)))[0]
+        assert different != alone
+    finally:
+        engine.shutdown()
+
+
+def test_stop_strings_length_and_cancel(smol, prompts):
+    model, tok = smol
+    engine = Engine(model, tok, stop_token_ids=_stops(tok)).start()
+    try:
+        full, _ = _text(engine.submit(prompts[3], SamplingParams(max_tokens=30, temperature=0)))
+        word = full.split()[2]
+        cut, last = _text(engine.submit(prompts[3], SamplingParams(max_tokens=30, temperature=0, stop=(word,))))
+        assert last.finish_reason == "stop" and word not in cut and full.startswith(cut)
+        _, last = _text(engine.submit(prompts[3], SamplingParams(max_tokens=3, temperature=0)))
+        assert last.finish_reason == "length" and last.completion_tokens == 3
+
+        handle = engine.submit(prompts[0], SamplingParams(max_tokens=500, temperature=0))
+        first = next(iter(handle))
+        assert first.finish_reason is None
+        handle.cancel()
+        deadline = time.time() + 10
+        while engine.stats().running and time.time() < deadline:
+            time.sleep(0.05)
+        assert engine.stats().running == 0
+    finally:
+        engine.shutdown()
+
+
+def test_full_queue_raises(smol, prompts):
+    model, tok = smol
+    engine = Engine(model, tok, stop_token_ids=_stops(tok), max_batch=1, max_waiting=1)
+    # Not started: nothing leaves the queue, so the second request finds it full.
+    engine._thread = threading.current_thread()
+    engine.submit(prompts[0], SamplingParams(max_tokens=4))
+    with pytest.raises(EngineFull) as err:
+        engine.submit(prompts[1], SamplingParams(max_tokens=4))
+    assert err.value.retry_after >= 1
+
+
+def test_slot_cache_rows_survive_joins_leaves_and_relayouts():
+    rng = random.Random(0)
+    cache = SlotCache(n_layers=2, n_kv_heads=1, head_dim=2, dtype=torch.float32, max_rows=6)
+    reference: list[list[float]] = []  # per row: the values written, in order
+    counter = 0.0
+    for _ in range(300):
+        op = rng.random()
+        if op < 0.15 and cache.batch < 6:
+            length = rng.randint(1, 40)
+            vals = [counter + i for i in range(length)]
+            counter += length
+            t = torch.tensor(vals).view(1, 1, length, 1).expand(1, 1, length, 2).contiguous()
+            cache.add([t, t * 2], [t * 3, t * 4])
+            reference.append(vals)
+        elif op < 0.3 and cache.batch:
+            row = rng.randrange(cache.batch)
+            cache.remove(row)
+            last = reference.pop()
+            if row < len(reference):
+                reference[row] = last
+        elif cache.batch:
+            cache.prepare_step()
+            b = cache.batch
+            new = torch.arange(counter, counter + b).view(b, 1, 1, 1).expand(b, 1, 1, 2).contiguous()
+            for layer in range(2):
+                cache.update(new * (layer + 1), new * (layer + 3), layer)
+            cache.advance()
+            for r in range(b):
+                reference[r].append(counter + r)
+            counter += b
+        for r, vals in enumerate(reference):
+            keys, values = cache.row_kv(r)
+            assert keys[0][0, 0, :, 0].tolist() == vals
+            assert values[1][0, 0, :, 1].tolist() == [4 * v for v in vals]
+        if cache.batch:
+            mask = cache.attention_mask()
+            assert mask.shape == (cache.batch, 1, 1, cache.hi + 1 - cache.lo)
+            assert [int(m.sum()) - 1 for m in mask[:, 0, 0]] == [len(v) for v in reference]
