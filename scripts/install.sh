@@ -18,5 +18,11 @@ if ! $VPY -c "import torch" >/dev/null 2>&1; then
       || $VPY -m pip install -q "torch==${TORCH_VERSION}" --index-url https://download.pytorch.org/whl/cpu
   fi
 fi
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+  EXTRAS="${EXTRAS},serve"
+elif ! $VPY -c "import xgrammar" >/dev/null 2>&1; then
+  # xgrammar's CPU path needs no triton (a ~1 GB GPU kernel compiler): leave it out.
+  $VPY -m pip install -q --no-deps "xgrammar>=0.2.8" "apache-tvm-ffi"
+fi
 $VPY -m pip install -q -e ".[${EXTRAS}]"
 echo "installed: $($VPY -c 'import torch, transformers, tooltune; print("torch", torch.__version__, "| transformers", transformers.__version__, "| tooltune", tooltune.__version__)')"

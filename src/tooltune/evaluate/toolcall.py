@@ -7,7 +7,6 @@ import json
 from collections import Counter
 from dataclasses import asdict, dataclass
 
-import torch
 
 from tooltune.data.types import Conversation
 from tooltune.templates import Template
@@ -66,36 +65,26 @@ def score(cases: list[Case], predictions: list[list[tuple[str, dict]]]) -> Score
     return Scores(len(cases), decision / n, name / max(calling, 1), args / max(calling, 1), overall / n)
 
 
-@torch.no_grad()
 def generate_replies(model, tokenizer, template: Template, cases: list[Case], max_new_tokens: int = 96,
-                     batch_size: int = 20) -> list[str]:
-    """Greedy replies, batched with left padding, cut at the template's stop words."""
-    prompts = [render_prompt(tokenizer, template, c.messages, c.tools) for c in cases]
-    stop_ids = {tokenizer.eos_token_id}
-    for word in template.stop_words:
-        tid = tokenizer.convert_tokens_to_ids(word)
-        if isinstance(tid, int) and tid != tokenizer.unk_token_id:
-            stop_ids.add(tid)
-    side, tokenizer.padding_side = tokenizer.padding_side, "left"
-    replies: list[str] = []
+                     batch_size: int = 32) -> list[str]:
+    """Greedy replies from the serving engine (continuous batching, shared tool prompts prefilled
+    once), ended at the template's stop words: what `tooltune api` would answer."""
+    from tooltune.serve.engine import Engine
+    from tooltune.serve.runtime import stop_token_ids
+    from tooltune.serve.types import SamplingParams
+
+    prompts = [tokenizer(render_prompt(tokenizer, template, c.messages, c.tools), add_special_tokens=False)["input_ids"]
+               for c in cases]
+    was_training = model.training
     model.eval()
+    engine = Engine(model, tokenizer, stop_token_ids=stop_token_ids(tokenizer, template), max_batch=batch_size,
+                    max_waiting=max(len(prompts), 1))
     try:
-        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths batch well
-        by_index: dict[int, str] = {}
-        for b in range(0, len(order), batch_size):
-            idx = order[b:b + batch_size]
-            enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
-            enc = {k: v.to(model.device) for k, v in enc.items()}
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                 eos_token_id=sorted(i for i in stop_ids if i is not None),
-                                 pad_token_id=tokenizer.pad_token_id)
-            for i, seq in zip(idx, out[:, enc["input_ids"].shape[1]:]):
-                text = tokenizer.decode(seq, skip_special_tokens=False)
-                by_index[i] = cut_at_stop(text, [*template.stop_words, tokenizer.eos_token, tokenizer.pad_token])
-        replies = [by_index[i] for i in range(len(prompts))]
+        replies = engine.generate_all(prompts, SamplingParams(max_tokens=max_new_tokens, temperature=0))
     finally:
-        tokenizer.padding_side = side
-    return replies
+        engine.shutdown()
+        model.train(was_training)
+    return [cut_at_stop(r, [*template.stop_words, tokenizer.eos_token]) for r in replies]
 
 
 def cut_at_stop(text: str, stops: list[str | None]) -> str:
@@ -104,7 +93,7 @@ def cut_at_stop(text: str, stops: list[str | None]) -> str:
 
 
 def evaluate_toolcalls(model, tokenizer, template: Template, convs: list[Conversation], limit: int = 40,
-                       max_new_tokens: int = 96, batch_size: int = 20) -> tuple[Scores, list[dict]]:
+                       max_new_tokens: int = 96, batch_size: int = 32) -> tuple[Scores, list[dict]]:
     """Scores plus one record per case (prompt's last user text, expected, predicted, raw reply)."""
     cases = cases_from(convs, limit)
     replies = generate_replies(model, tokenizer, template, cases, max_new_tokens, batch_size)

@@ -91,7 +91,7 @@ class Engine:
 
     def __init__(self, model, tokenizer, *, stop_token_ids: list[int], max_model_len: int | None = None,
                  max_batch: int = 32, max_waiting: int = 256, prefix_cache_tokens: int = 16384,
-                 prefill_budget: int = 2048):
+                 prefill_budget: int = 2048, multi_adapter: bool = False):
         self.model, self.tokenizer = model, tokenizer
         self.stop_token_ids = set(stop_token_ids)
         cfg = getattr(model.config, "text_config", None) or model.config
@@ -106,7 +106,9 @@ class Engine:
                                max_rows=max_batch, sliding_window=sliding,
                                layer_types=layer_types if sliding else None)
         self.prefix_cache = PrefixCache(max_tokens=prefix_cache_tokens)
-        self.adapter_names: set[str] = set(getattr(model, "peft_config", {}) or {})
+        # With several LoRA adapters loaded, each row names its own (peft's mixed-batch forward);
+        # otherwise the model runs as it is (merged, or with its one active adapter).
+        self.adapter_names: set[str] = set(getattr(model, "peft_config", {}) or {}) if multi_adapter else set()
         self._waiting: deque[_Sequence] = deque()
         self._running: list[_Sequence] = []   # row i of the cache is _running[i]
         self._lock = threading.Lock()
@@ -149,6 +151,12 @@ class Engine:
         self._wake()
         self.start()
         return handle
+
+    def generate_all(self, prompts: list[list[int]], params: SamplingParams) -> list[str]:
+        """Every prompt's reply text, batched (for evaluation and scripts; blocks until done)."""
+        self.start()
+        handles = [self.submit(p, params) for p in prompts]
+        return ["".join(out.text for out in handle) for handle in handles]
 
     def stats(self) -> EngineStats:
         return EngineStats(running=len(self._running), waiting=len(self._waiting), max_batch=self.max_batch,
@@ -263,7 +271,11 @@ class Engine:
         else:
             seq.generated.append(token)
             if seq.constraint is not None:
-                seq.constraint.accept(token)
+                try:
+                    seq.constraint.accept(token)
+                except ValueError:  # cannot happen after masking; never let it take the batch down
+                    log.exception("a constrained sequence sampled a token its grammar refuses")
+                    finish = "stop"
         text = self.tokenizer.decode(seq.generated, skip_special_tokens=False)
         visible = text
         if seq.params.stop:

@@ -35,7 +35,11 @@ class ServedModel:
     def compiler(self):
         """The grammar compiler for constrained decoding, built on first use (a second or so)."""
         if self._compiler is None:
-            from tooltune.serve.constrain import grammar_compiler
+            try:
+                from tooltune.serve.constrain import grammar_compiler
+            except ImportError as e:
+                raise UserError(f"constrained decoding (tool_choice required or named, response_format) needs "
+                                f"xgrammar: pip install 'tooltune[serve]' ({e})") from None
 
             vocab = self.engine.model.get_output_embeddings().weight.shape[0]
             self._compiler = grammar_compiler(self.tokenizer, vocab, sorted(self.engine.stop_token_ids))
@@ -83,6 +87,6 @@ def load_served_model(model: str | os.PathLike, *, adapter: str | None = None, l
     tokenizer = load_tokenizer(model, padding_side="left")
     engine = Engine(net, tokenizer, stop_token_ids=stop_token_ids(tokenizer, template_obj),
                     max_model_len=max_model_len, max_batch=max_batch, max_waiting=max_waiting,
-                    prefix_cache_tokens=prefix_cache_tokens)
+                    prefix_cache_tokens=prefix_cache_tokens, multi_adapter=bool(names))
     base = served_name or (adapter_path.name if adapter_path else Path(str(model)).name)
     return ServedModel(engine, tokenizer, template_obj, base, names)

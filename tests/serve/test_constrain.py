@@ -1,0 +1,265 @@
+"""Constrained tool calls and JSON replies: whatever the logits, the text parses back.
+
+Random logits (argmax after masking) stand in for a model: the grammar alone must make the
+reply a valid call in the template's own layout. llama3/mistral/glm4 use the SmolLM2 tokenizer
+(their own are not available offline); the grammar is text-level, so that is enough here.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from tooltune.errors import UserError
+from tooltune.serve.constrain import grammar_compiler, json_constraint, tool_call_constraint
+from tooltune.templates.parsers import get_parser
+from tooltune.templates.registry import get_template
+from tooltune.templates.render import render, render_prompt
+
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "Current weather in a city",
+    "parameters": {"type": "object", "properties": {
+        "city": {"type": "string", "maxLength": 12},
+        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+        "days": {"type": "integer", "minimum": 1, "maximum": 14},
+        "details": {"type": "boolean"}},
+        "required": ["city"]}}}
+SEARCH = {"type": "function", "function": {
+    "name": "search_docs", "description": "Search the docs",
+    "parameters": {"type": "object", "properties": {
+        "query": {"type": "string", "maxLength": 10},
+        "filters": {"type": "object", "properties": {
+            "lang": {"type": "string", "enum": ["en", "fr"]},
+            "top_k": {"type": "integer", "minimum": 1, "maximum": 5}}, "required": ["lang"]},
+        "tags": {"type": "array", "items": {"type": "string", "enum": ["a", "b"]}, "maxItems": 3}},
+        "required": ["query", "filters"]}}}
+NOW = {"type": "function", "function": {"name": "get_time", "description": "The time",
+                                        "parameters": {"type": "object", "properties": {}}}}
+PING = {"name": "ping", "description": "no parameters at all, bare (non-OpenAI) tool shape"}
+TOOLS = [WEATHER, SEARCH, NOW]
+SCHEMAS = {t["function"]["name"]: t["function"]["parameters"] for t in TOOLS}
+SMOL_FAMILIES = ["chatml", "llama3", "mistral", "glm4", "default"]
+
+
+def check(value, schema: dict) -> None:
+    """The subset of JSON-schema validation these tests' schemas use (jsonschema isn't installed)."""
+    if "enum" in schema:
+        assert value in schema["enum"]
+    kind = schema.get("type")
+    if kind == "object":
+        assert isinstance(value, dict)
+        props = schema.get("properties", {})
+        assert set(schema.get("required", [])) <= set(value)
+        for k, v in value.items():
+            assert k in props, f"unexpected key {k!r}"
+            check(v, props[k])
+    elif kind == "string":
+        assert isinstance(value, str) and len(value) <= schema.get("maxLength", 10**9)
+    elif kind == "integer":
+        assert isinstance(value, int) and not isinstance(value, bool)
+        assert schema.get("minimum", -10**18) <= value <= schema.get("maximum", 10**18)
+    elif kind == "boolean":
+        assert isinstance(value, bool)
+    elif kind == "array":
+        assert isinstance(value, list) and len(value) <= schema.get("maxItems", 10**9)
+        for v in value:
+            check(v, schema["items"])
+
+
+def stop_ids(tokenizer, template) -> list[int]:
+    ids = {tokenizer.eos_token_id}
+    for word in template.stop_words:
+        tid = tokenizer.convert_tokens_to_ids(word)
+        if isinstance(tid, int) and tid != tokenizer.unk_token_id:
+            ids.add(tid)
+    return sorted(i for i in ids if i is not None)
+
+
+def compiler_for(tokenizer, template):
+    return grammar_compiler(tokenizer, len(tokenizer), stop_ids(tokenizer, template))
+
+
+def drive(factory, tokenizer, seed: int, steps: int = 300, stop_bias: float = 0.0,
+          stops: list[int] = ()) -> str:
+    """Random logits, argmax after masking, until a stop token is chosen. `stop_bias` favours the
+    `stops` (as a model that tends to end would), so open-ended repetition ends in time."""
+    con, gen, ids = factory.make(), torch.Generator().manual_seed(seed), []
+    for _ in range(steps):
+        logits = torch.randn(len(tokenizer), generator=gen)
+        con.apply(logits)
+        logits[list(stops)] += stop_bias
+        tok = int(logits.argmax())
+        assert logits[tok] > float("-inf")
+        con.accept(tok)
+        if con.is_done():
+            return tokenizer.decode(ids)
+        ids.append(tok)
+    pytest.fail(f"no stop token within {steps} steps: {tokenizer.decode(ids)!r}")
+
+
+def rendered_reply(tokenizer, template, calls) -> str:
+    """What the template renders for an assistant turn making `calls` (end tag stripped)."""
+    user = [{"role": "user", "content": "hi"}]
+    msg = {"role": "assistant", "content": "", "tool_calls": [
+        {"type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in calls]}
+    before = render(tokenizer, template, user, TOOLS, add_generation_prompt=True)
+    body = render(tokenizer, template, user + [msg], TOOLS)[len(before):].rstrip()
+    for end in (*template.stop_words, tokenizer.eos_token):
+        if end and body.endswith(end):
+            return body[: -len(end)]
+    return body
+
+
+def assert_valid_calls(text, tokenizer, template, schemas) -> list:
+    result = get_parser(template.parser).parse(text)
+    assert result.calls, f"no call parsed from {text!r}"
+    assert result.content is None, f"stray content {result.content!r} in {text!r}"
+    for call in result.calls:
+        assert call.name in schemas
+        check(call.arguments, schemas[call.name])
+    # Exactly the template's own layout: re-rendering the parsed calls gives the same text.
+    assert rendered_reply(tokenizer, template, result.calls) == text
+    return result.calls
+
+
+@pytest.fixture(params=SMOL_FAMILIES + ["gemma"])
+def family(request, smol_tokenizer, gemma_tokenizer):
+    template = get_template(request.param)
+    tokenizer = gemma_tokenizer if request.param == "gemma" else smol_tokenizer
+    return template, tokenizer, compiler_for(tokenizer, template)
+
+
+def test_required_gives_valid_calls_in_every_family(family):
+    template, tokenizer, compiler = family
+    factory = tool_call_constraint(compiler, template, TOOLS, "required")
+    counts, stops = [], stop_ids(tokenizer, template)
+    for seed in range(6):  # one factory, a fresh constraint per sequence (n > 1)
+        text = drive(factory, tokenizer, seed, steps=800, stop_bias=0.5, stops=stops)
+        calls = assert_valid_calls(text, tokenizer, template, SCHEMAS)
+        counts.append(len(calls))
+    assert max(counts) >= 2, "parallel calls never repeated"
+
+
+@pytest.mark.parametrize("name", ["chatml", "mistral", "glm4", "llama3"])
+def test_no_parallel_gives_one_call(name, smol_tokenizer):
+    template = get_template(name)
+    factory = tool_call_constraint(compiler_for(smol_tokenizer, template), template, TOOLS,
+                                   "required", parallel_tool_calls=False)
+    for seed in range(4):
+        text = drive(factory, smol_tokenizer, seed)
+        assert len(assert_valid_calls(text, smol_tokenizer, template, SCHEMAS)) == 1
+
+
+@pytest.mark.parametrize("name", ["chatml", "mistral", "glm4", "llama3", "default"])
+def test_named_function(name, smol_tokenizer):
+    template = get_template(name)
+    choice = {"type": "function", "function": {"name": "search_docs"}}
+    factory = tool_call_constraint(compiler_for(smol_tokenizer, template), template, TOOLS, choice)
+    for seed in range(3):
+        calls = assert_valid_calls(drive(factory, smol_tokenizer, seed), smol_tokenizer, template,
+                                   SCHEMAS)
+        assert [c.name for c in calls] == ["search_docs"]
+
+
+@pytest.mark.parametrize("tool", [NOW, PING], ids=["empty-properties", "no-parameters"])
+def test_tool_without_parameters_gives_empty_arguments(tool, smol_tokenizer):
+    template = get_template("chatml")
+    name = tool.get("function", tool)["name"]
+    factory = tool_call_constraint(compiler_for(smol_tokenizer, template), template,
+                                   [WEATHER, tool], {"type": "function", "function": {"name": name}})
+    text = drive(factory, smol_tokenizer, 0)
+    assert text == f'<tool_call>\n{{"name": "{name}", "arguments": {{}}}}\n</tool_call>'
+    calls = get_parser("hermes").parse(text).calls
+    assert [(c.name, c.arguments) for c in calls] == [(name, {})]
+
+
+def test_json_schema_response_format(smol_tokenizer):
+    compiler = compiler_for(smol_tokenizer, get_template("chatml"))
+    schema = SEARCH["function"]["parameters"]
+    factory = json_constraint(compiler, schema)
+    for seed in range(3):
+        text = drive(factory, smol_tokenizer, seed)
+        check(json.loads(text), schema)
+        assert text == json.dumps(json.loads(text), ensure_ascii=False)  # json.dumps layout
+
+
+def test_json_object_response_format(smol_tokenizer):
+    factory = json_constraint(compiler_for(smol_tokenizer, get_template("chatml")), None)
+    objs = [json.loads(drive(factory, smol_tokenizer, seed, steps=600)) for seed in range(2)]
+    assert all(isinstance(o, dict) for o in objs)
+
+
+def test_bounded_strings_reject_control_characters(smol_tokenizer):
+    # xgrammar lets maxLength strings hold a raw tab, which json.loads rejects: we close that.
+    compiler = compiler_for(smol_tokenizer, get_template("chatml"))
+    con = json_constraint(compiler, {"type": "object", "properties": {
+        "c": {"type": "string", "maxLength": 8}}}).make()
+    ids = smol_tokenizer.encode('{"c": "a\tb"}', add_special_tokens=False)
+    with pytest.raises(ValueError, match="not allowed"):
+        for tid in ids:
+            con.accept(tid)
+
+
+def test_logits_beyond_the_vocab_are_masked(smol_tokenizer):
+    factory = json_constraint(compiler_for(smol_tokenizer, get_template("chatml")), None)
+    logits = torch.zeros(len(smol_tokenizer) + 64)
+    factory.make().apply(logits)
+    assert torch.isinf(logits[len(smol_tokenizer):]).all()
+    assert logits[smol_tokenizer.convert_tokens_to_ids("{")] == 0
+
+
+def test_bad_schemas_and_choices_raise_user_error(smol_tokenizer):
+    template = get_template("chatml")
+    compiler = compiler_for(smol_tokenizer, template)
+    bad = {"type": "function", "function": {"name": "broken", "parameters": {
+        "type": "object", "properties": {"x": {"type": "integer", "minimum": 5, "maximum": 2}}}}}
+    with pytest.raises(UserError, match="broken"):
+        tool_call_constraint(compiler, template, [WEATHER, bad], "required")
+    not_object = {"name": "scalar", "parameters": {"type": "string"}}
+    with pytest.raises(UserError, match="scalar"):
+        tool_call_constraint(compiler, template, [not_object], "required")
+    with pytest.raises(UserError, match="nope"):
+        tool_call_constraint(compiler, template, TOOLS, {"type": "function",
+                                                         "function": {"name": "nope"}})
+    with pytest.raises(UserError):
+        tool_call_constraint(compiler, template, [], "required")
+    with pytest.raises(UserError, match="response_format"):
+        json_constraint(compiler, {"type": "object", "properties": {"x": {"type": "wat"}}})
+
+
+@pytest.mark.slow
+def test_real_model_calls_a_tool_when_required(smollm2_path, smol_tokenizer):
+    from transformers import AutoModelForCausalLM
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(smollm2_path, dtype=torch.float32).eval()
+    template, tok = get_template("chatml"), smol_tokenizer
+    tools = [{"type": "function", "function": {
+        "name": "get_weather", "description": "Current weather in a city",
+        "parameters": {"type": "object", "properties": {
+            "city": {"type": "string", "maxLength": 40},
+            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+            "required": ["city"]}}}]
+    prompt = render_prompt(tok, template, [{"role": "user", "content": "Tell me a joke about cats."}],
+                           tools)
+    compiler = grammar_compiler(tok, model.config.vocab_size, stop_ids(tok, template))
+    # One call: greedy SmolLM2 repeats the call when parallel calls are allowed (~77 tokens).
+    con = tool_call_constraint(compiler, template, tools, "required",
+                               parallel_tool_calls=False).make()
+    ids = torch.tensor([tok.encode(prompt, add_special_tokens=False)])
+    out, past = [], None
+    with torch.no_grad():
+        for _ in range(60):
+            res = model(input_ids=ids, past_key_values=past, use_cache=True)
+            past, logits = res.past_key_values, res.logits[0, -1].clone()
+            con.apply(logits)
+            nxt = int(logits.argmax())
+            con.accept(nxt)
+            if con.is_done():
+                break
+            out.append(nxt)
+            ids = torch.tensor([[nxt]])
+    assert con.is_done(), tok.decode(out)
+    text = tok.decode(out)
+    schemas = {"get_weather": tools[0]["function"]["parameters"]}
+    assert [c.name for c in assert_valid_calls(text, tok, template, schemas)] == ["get_weather"]
