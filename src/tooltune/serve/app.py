@@ -371,18 +371,19 @@ async def _collect(request: Request, handles, choices: list[_Choice]) -> bool:
         async for out in handle:
             choice.feed(out)
 
-    task = asyncio.ensure_future(asyncio.gather(*(run(h, c) for h, c in zip(handles, choices))))
+    tasks = [asyncio.ensure_future(run(h, c)) for h, c in zip(handles, choices, strict=True)]
+    pending = set(tasks)
     try:
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=0.5)
-            if done:
-                task.result()
-                return True
-            if await request.is_disconnected():
+        while pending:
+            done, pending = await asyncio.wait(pending, timeout=0.5)
+            for t in done:
+                t.result()
+            if pending and await request.is_disconnected():
                 return False
+        return True
     finally:
-        if not task.done():
-            task.cancel()
+        for t in tasks:
+            t.cancel()
 
 
 class _EventStream(StreamingResponse):

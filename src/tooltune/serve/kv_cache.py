@@ -42,8 +42,9 @@ class SlotCache:
         width = self.hi - self.lo
         new_k, new_v = [], []
         for old_k, old_v in zip(self.k or [None] * self.n_layers, self.v or [None] * self.n_layers):
-            nk = torch.empty(rows_cap, self.heads, cols_cap, self.head_dim, dtype=self.dtype, device=self.device)
-            nv = torch.empty_like(nk)
+            # zeros, not empty: masked padding is still multiplied by 0 in attention, and 0 * NaN garbage = NaN
+            nk = torch.zeros(rows_cap, self.heads, cols_cap, self.head_dim, dtype=self.dtype, device=self.device)
+            nv = torch.zeros_like(nk)
             if old_k is not None and self.batch and width:
                 b = self.batch
                 nk[:b, :, self.lo + shift:new_hi] = old_k[:b, :, self.lo:self.hi]

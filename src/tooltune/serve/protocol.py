@@ -21,6 +21,7 @@ from tooltune.serve.types import SamplingParams
 
 MAX_N = 8
 MAX_STOP = 4
+MAX_STOP_CHARS = 256
 DEFAULT_MAX_TOKENS = 4096  # the cap on max_tokens when a request gives none
 
 
@@ -158,7 +159,9 @@ class Prepared:
                                self.max_tokens_param, "context_length_exceeded")
         max_tokens = self.max_tokens if self.max_tokens is not None else min(room, DEFAULT_MAX_TOKENS)
         seed = None if self.seed is None else (self.seed + choice) % 2**63
-        return SamplingParams(max_tokens=max_tokens, temperature=self.temperature, top_p=self.top_p,
+        # A temperature or top_p this small is greedy anyway, and would overflow (or round to 0) in float32.
+        temperature = self.temperature if self.temperature >= 1e-4 and self.top_p >= 1e-6 else 0.0
+        return SamplingParams(max_tokens=max_tokens, temperature=temperature, top_p=self.top_p,
                               seed=seed, stop=self.stop)
 
 
@@ -179,6 +182,8 @@ def prepare(req: ChatCompletionRequest, max_messages: int = 1024) -> Prepared:
         if len(req.stop) > MAX_STOP:
             raise RequestError(f"stop holds {len(req.stop)} strings; at most {MAX_STOP} are allowed", "stop")
         stop = tuple(s for s in req.stop if s)
+    if any(len(s) > MAX_STOP_CHARS for s in stop):
+        raise RequestError(f"stop strings may be at most {MAX_STOP_CHARS} characters long", "stop")
     if req.max_tokens is not None:
         max_tokens, param = req.max_tokens, "max_tokens"
     else:

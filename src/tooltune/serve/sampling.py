@@ -20,10 +20,13 @@ def sample_next(logits: torch.Tensor, params: list[SamplingParams], generators: 
         if p.temperature <= 0 or generators[row] is None:
             out.append(greedy[row])
             continue
-        probs = torch.softmax(logits[row] / p.temperature, dim=-1)
+        probs = torch.softmax(logits[row] / max(p.temperature, 1e-4), dim=-1)
         if p.top_p < 1.0:
             sorted_p, order = probs.sort(descending=True)
             keep = sorted_p.cumsum(0) - sorted_p < p.top_p  # always keeps the most likely token
             probs = torch.zeros_like(probs).scatter_(0, order[keep], sorted_p[keep])
+        if not torch.isfinite(probs).all() or float(probs.sum()) <= 0:  # degenerate settings: be greedy
+            out.append(greedy[row])
+            continue
         out.append(int(torch.multinomial(probs, 1, generator=generators[row])))
     return out
