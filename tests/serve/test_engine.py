@@ -160,3 +160,44 @@ def test_slot_cache_rows_survive_joins_leaves_and_relayouts():
             mask = cache.attention_mask()
             assert mask.shape == (cache.batch, 1, 1, cache.hi + 1 - cache.lo)
             assert [int(m.sum()) - 1 for m in mask[:, 0, 0]] == [len(v) for v in reference]
+
+
+def _random_adapter(base_path, folder, seed: int):
+    from peft import LoraConfig, get_peft_model
+
+    from tooltune.model.loader import load_model
+    torch.manual_seed(seed)
+    model = get_peft_model(load_model(str(base_path), dtype="fp32"), LoraConfig(
+        r=8, lora_alpha=64, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False))
+    model.save_pretrained(folder)
+    return model.eval()
+
+
+def test_several_lora_adapters_in_one_batch(smollm2_path, prompts, tmp_path):
+    """Each request names its adapter; mixed in one batch, each row gets exactly its own model."""
+    from tooltune.model.loader import load_tokenizer
+    from tooltune.serve.runtime import load_served_model
+    from tooltune.templates import get_template
+
+    singles = {}
+    for name, seed in (("a", 1), ("b", 2)):
+        model = _random_adapter(smollm2_path, tmp_path / name, seed)
+        tok = load_tokenizer(str(smollm2_path))
+        engine = Engine(model, tok, stop_token_ids=_stops(tok))
+        singles[name] = engine.generate_all(prompts[:3], SamplingParams(max_tokens=12, temperature=0))
+        engine.shutdown()
+    served = load_served_model(str(smollm2_path), loras={"a": str(tmp_path / "a"), "b": str(tmp_path / "b")},
+                               template="chatml", dtype="fp32")
+    assert served.names == [smollm2_path.name, "a", "b"] and served.adapter_for("b") == "b"
+    assert served.adapter_for("nonexistent") is None and served.template == get_template("chatml")
+    engine = served.engine.start()
+    try:
+        handles = [(name, engine.submit(p, SamplingParams(max_tokens=12, temperature=0), adapter=name))
+                   for p in prompts[:3] for name in ("a", "b", None)]
+        got: dict = {"a": [], "b": [], None: []}
+        for name, h in handles:
+            got[name].append(_text(h)[0])
+        assert got["a"] == singles["a"] and got["b"] == singles["b"]
+        assert got["a"] != got["b"] and got[None] != got["a"]
+    finally:
+        engine.shutdown()

@@ -116,6 +116,8 @@ class Engine:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.generated_tokens = 0
+        # Where the engine's time goes (seconds, tokens, steps), for /health and benchmarks.
+        self.timing = {"prefill_s": 0.0, "prefill_tokens": 0, "decode_s": 0.0, "decode_steps": 0, "decode_rows": 0}
         self._seeds = itertools.count(int(time.time() * 1000) % (2**31))
 
     # ----------------------------------------------------------- public
@@ -161,7 +163,8 @@ class Engine:
     def stats(self) -> EngineStats:
         return EngineStats(running=len(self._running), waiting=len(self._waiting), max_batch=self.max_batch,
                            max_waiting=self.max_waiting, generated_tokens=self.generated_tokens,
-                           prefix_cache_hits=self.prefix_cache.hits)
+                           prefix_cache_hits=self.prefix_cache.hits,
+                           extra={k: round(v, 3) for k, v in self.timing.items()})
 
     # ------------------------------------------------------------ loop
 
@@ -230,6 +233,7 @@ class Engine:
         """Run the prompt (minus its cached prefix); sample the first token; join the batch."""
         from transformers import DynamicCache
 
+        started = time.perf_counter()
         prompt = seq.prompt
         keys, values, reused = self.prefix_cache.lookup(prompt, seq.adapter)
         cache = DynamicCache()
@@ -246,10 +250,15 @@ class Engine:
         if not self._append(seq, token):
             self.cache.add(full_k, full_v)
             self._running.append(seq)
+        self.timing["prefill_s"] += time.perf_counter() - started
+        self.timing["prefill_tokens"] += len(prompt) - reused
         return len(prompt) - reused
 
     def _decode_step(self) -> None:
         cache, seqs = self.cache, self._running
+        started = time.perf_counter()
+        self.timing["decode_steps"] += 1
+        self.timing["decode_rows"] += len(seqs)
         cache.prepare_step()
         ids = torch.tensor([[s.generated[-1]] for s in seqs], device=self.device)
         logits = self._forward(ids, cache.positions(), cache.attention_mask(), cache, self._adapter_list(seqs))
@@ -259,6 +268,7 @@ class Engine:
         for row in reversed(range(len(seqs))):
             if self._append(seqs[row], tokens[row]):
                 self._remove(row)
+        self.timing["decode_s"] += time.perf_counter() - started
 
     # ------------------------------------------------------- one token
 

@@ -41,7 +41,8 @@ class ServedModel:
                 raise UserError(f"constrained decoding (tool_choice required or named, response_format) needs "
                                 f"xgrammar: pip install 'tooltune[serve]' ({e})") from None
 
-            vocab = self.engine.model.get_output_embeddings().weight.shape[0]
+            head = self.engine.model.get_output_embeddings()
+            vocab = getattr(head, "out_features", None) or head.weight.shape[0]
             self._compiler = grammar_compiler(self.tokenizer, vocab, sorted(self.engine.stop_token_ids))
         return self._compiler
 
@@ -58,7 +59,8 @@ def stop_token_ids(tokenizer, template: Template) -> list[int]:
 def load_served_model(model: str | os.PathLike, *, adapter: str | None = None, loras: dict[str, str] | None = None,
                       template: str | None = None, served_name: str | None = None, dtype: str = "auto",
                       device: str = "cpu", max_batch: int = 32, max_waiting: int = 256,
-                      max_model_len: int | None = None, prefix_cache_tokens: int = 16384) -> ServedModel:
+                      max_model_len: int | None = None, prefix_cache_tokens: int = 16384,
+                      quantize: str | None = None) -> ServedModel:
     """Load the model; `adapter` is merged into it (fastest), `loras` stay separate, one per name."""
     from tooltune.agent.local import _template_for
     from tooltune.model.hub import resolve_model
@@ -84,9 +86,31 @@ def load_served_model(model: str | os.PathLike, *, adapter: str | None = None, l
                 net.load_adapter(str(folder), adapter_name=name)
             names[name] = name
     net.eval()
+    if quantize:
+        net = quantize_linear_layers(net, quantize, bool(names))
     tokenizer = load_tokenizer(model, padding_side="left")
     engine = Engine(net, tokenizer, stop_token_ids=stop_token_ids(tokenizer, template_obj),
                     max_model_len=max_model_len, max_batch=max_batch, max_waiting=max_waiting,
                     prefix_cache_tokens=prefix_cache_tokens, multi_adapter=bool(names))
     base = served_name or (adapter_path.name if adapter_path else Path(str(model)).name)
     return ServedModel(engine, tokenizer, template_obj, base, names)
+
+
+def quantize_linear_layers(net, method: str, has_loras: bool):
+    """int8 weights for every Linear (per output channel; activations quantized on the fly).
+
+    Decoding on a CPU is bound by reading the weights once per step, so 4x smaller weights give
+    ~1.7x faster steps. It is lossy: on SmolLM2-135M greedy replies part from the fp32 model's
+    after a few tokens, so it is opt-in, never the default.
+    """
+    import torch
+
+    if method != "int8":
+        raise UserError(f"quantize {method!r}: the only CPU method is int8")
+    if has_loras:
+        raise UserError("quantize int8 cannot be combined with --lora adapters (merge one with --adapter instead)")
+    if next(net.parameters()).device.type != "cpu":
+        raise UserError("quantize int8 is a CPU option; on a GPU use --infer_backend vllm or a quantized export")
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    return quantize_dynamic(net.float(), {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
