@@ -76,13 +76,9 @@ class LocalModel:
     # ------------------------------------------------------------ generation
 
     def stop_ids(self) -> list[int]:
-        tok = self.tokenizer
-        ids = [tok.eos_token_id] if tok.eos_token_id is not None else []
-        for word in self.template.stop_words:
-            tid = tok.convert_tokens_to_ids(word)
-            if isinstance(tid, int) and tid != tok.unk_token_id and tid not in ids:
-                ids.append(tid)
-        return ids
+        from tooltune.templates.render import stop_token_ids
+
+        return stop_token_ids(self.tokenizer, self.template)
 
     def _stops(self) -> list[str | None]:
         return [*self.template.stop_words, self.tokenizer.eos_token]

@@ -70,7 +70,7 @@ def generate_replies(model, tokenizer, template: Template, cases: list[Case], ma
     """Greedy replies from the serving engine (continuous batching, shared tool prompts prefilled
     once), ended at the template's stop words: what `tooltune api` would answer."""
     from tooltune.serve.engine import Engine
-    from tooltune.serve.runtime import stop_token_ids
+    from tooltune.templates.render import stop_token_ids
     from tooltune.serve.types import SamplingParams
 
     prompts = [tokenizer(render_prompt(tokenizer, template, c.messages, c.tools), add_special_tokens=False)["input_ids"]

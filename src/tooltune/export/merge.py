@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from tooltune.errors import UserError
+from tooltune.templates.render import stop_token_ids
 
 META_FILE = "tooltune.json"
 # The GGUF and its Modelfile get their own folder: transformers, given gguf_file= in a folder that
@@ -125,16 +126,6 @@ def _torch_dtype(name: str, base_config: dict):
         stored = str(base_config.get("dtype") or base_config.get("torch_dtype") or "float32")
         name = {"bfloat16": "bf16", "float16": "fp16"}.get(stored, "fp32")
     return name, {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
-
-
-def stop_token_ids(tokenizer, template) -> list[int]:
-    """The tokenizer's EOS plus every template stop word that is a single token."""
-    ids = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
-    for word in template.stop_words:
-        tid = tokenizer.convert_tokens_to_ids(word)
-        if isinstance(tid, int) and tid != tokenizer.unk_token_id and tid not in ids:
-            ids.append(tid)
-    return ids
 
 
 def load_merged(base: str, adapter: Path | None, device: str = "cpu"):

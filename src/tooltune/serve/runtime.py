@@ -9,6 +9,7 @@ from typing import Any
 from tooltune.errors import UserError
 from tooltune.serve.engine import Engine
 from tooltune.templates import Template, get_template
+from tooltune.templates.render import stop_token_ids
 
 
 @dataclass
@@ -45,15 +46,6 @@ class ServedModel:
             vocab = getattr(head, "out_features", None) or head.weight.shape[0]
             self._compiler = grammar_compiler(self.tokenizer, vocab, sorted(self.engine.stop_token_ids))
         return self._compiler
-
-
-def stop_token_ids(tokenizer, template: Template) -> list[int]:
-    ids = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
-    for word in template.stop_words:
-        tid = tokenizer.convert_tokens_to_ids(word)
-        if isinstance(tid, int) and tid != tokenizer.unk_token_id and tid not in ids:
-            ids.append(tid)
-    return ids
 
 
 def load_served_model(model: str | os.PathLike, *, adapter: str | None = None, loras: dict[str, str] | None = None,

@@ -89,3 +89,13 @@ def render_prompt(tokenizer, template: Template, messages: list[Message],
                   tools: list[Tool] | None = None) -> str:
     """The text a model continues to answer `messages` (serving and evaluation use this)."""
     return render(tokenizer, template, messages, tools, add_generation_prompt=True)
+
+
+def stop_token_ids(tokenizer, template: Template) -> list[int]:
+    """The tokenizer's EOS plus every template stop word that is a single token (generation ends there)."""
+    ids = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    for word in template.stop_words:
+        tid = tokenizer.convert_tokens_to_ids(word)
+        if isinstance(tid, int) and tid != tokenizer.unk_token_id and tid not in ids:
+            ids.append(tid)
+    return ids
