@@ -70,6 +70,31 @@ def test_batched_greedy_equals_generate_one_by_one(smol, prompts):
         engine.shutdown()
 
 
+def test_prompts_prefilled_together_answer_as_alone(smol, prompts):
+    """Queued requests are prefilled in one padded forward (with and without cached prefixes)."""
+    model, tok = smol
+    params = SamplingParams(max_tokens=12, temperature=0)
+    alone = []
+    for p in prompts:
+        engine = Engine(model, tok, stop_token_ids=_stops(tok), prefix_cache_tokens=0)
+        alone.append(engine.generate_all([p], params)[0])
+        engine.shutdown()
+    engine = Engine(model, tok, stop_token_ids=_stops(tok))
+    engine._thread = threading.current_thread()  # driven by hand below: every prompt waits first
+    sizes = []
+    take_group = engine._take_group
+    engine._take_group = lambda *a: sizes.append(len(g := take_group(*a))) or g
+    for round_ in range(2):  # the second round starts from cached prefixes
+        handles = [engine.submit(p, params) for p in prompts]
+        with torch.inference_mode():
+            while engine._waiting or engine._running:
+                engine._admit()
+                if engine._running:
+                    engine._decode_step()
+        assert ["".join(o.text for o in h) for h in handles] == alone, f"round {round_}"
+    assert max(sizes) > 1 and engine.stats().prefix_cache_hits >= 3
+
+
 def test_seeded_sampling_same_alone_or_batched(smol, prompts):
     model, tok = smol
     engine = Engine(model, tok, stop_token_ids=_stops(tok)).start()
@@ -107,6 +132,19 @@ def test_stop_strings_length_and_cancel(smol, prompts):
         while engine.stats().running and time.time() < deadline:
             time.sleep(0.05)
         assert engine.stats().running == 0
+    finally:
+        engine.shutdown()
+
+
+def test_a_failing_request_fails_alone(smol, prompts):
+    model, tok = smol
+    engine = Engine(model, tok, stop_token_ids=_stops(tok)).start()
+    try:
+        good = engine.submit(prompts[2], SamplingParams(max_tokens=8, temperature=0))
+        bad = engine.submit([10**7, 5, 6], SamplingParams(max_tokens=8, temperature=0))  # no such token
+        assert _text(bad)[1].finish_reason == "abort"
+        assert _text(good)[1].finish_reason in ("stop", "length")
+        assert _text(engine.submit(prompts[2], SamplingParams(max_tokens=4, temperature=0)))[0]
     finally:
         engine.shutdown()
 

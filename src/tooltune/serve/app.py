@@ -263,7 +263,9 @@ def create_app(served, api_key: str | None = None, limits: Limits | None = None)
     async def health():
         s = served.engine.stats()
         return {"status": "ok", "running": s.running, "waiting": s.waiting,
-                "max_batch": s.max_batch, "max_waiting": s.max_waiting}
+                "max_batch": s.max_batch, "max_waiting": s.max_waiting,
+                "generated_tokens": s.generated_tokens, "prefix_cache_hits": s.prefix_cache_hits,
+                "timing": s.extra}
 
     @app.get("/v1/models")
     async def list_models():

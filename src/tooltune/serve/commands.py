@@ -95,13 +95,14 @@ def cmd_api(args) -> int:
         return run_vllm_server(cfg)
     if cfg.infer_backend not in ("tooltune", "huggingface", "hf"):
         raise UserError(f"infer_backend {cfg.infer_backend!r}: use tooltune (default) or vllm")
+    loras = _loras(cfg.lora)
     import uvicorn
 
     from tooltune.serve.app import Limits, create_app
     from tooltune.serve.runtime import load_served_model
 
     served = load_served_model(
-        cfg.model_name_or_path, adapter=cfg.adapter_name_or_path, loras=_loras(cfg.lora),
+        cfg.model_name_or_path, adapter=cfg.adapter_name_or_path, loras=loras,
         template=cfg.template, served_name=cfg.served_model_name, dtype=cfg.dtype, device=cfg.device,
         max_batch=cfg.max_batch, max_waiting=cfg.max_waiting, max_model_len=cfg.max_model_len,
         prefix_cache_tokens=cfg.prefix_cache_tokens, quantize=cfg.quantize)

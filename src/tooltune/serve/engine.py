@@ -1,8 +1,8 @@
 """Continuous batching: every running request decodes in one batched forward per step.
 
-One thread owns the model. Each loop: drop cancelled requests, admit waiting ones (prefill,
-reusing the longest cached prompt prefix, e.g. a shared system prompt and tool list), then one
-decode step for the whole batch over a `SlotCache`. Requests join and leave between steps, so a
+One thread owns the model. Each loop: drop cancelled requests, admit waiting ones (prefilled
+together in one padded forward, each reusing the longest cached prefix of its prompt, e.g. a
+shared system prompt and tool list), then one decode step for the whole batch over a `SlotCache`. Requests join and leave between steps, so a
 short answer never waits for a long one. Each request gets an iterator of `Output` events
 (async in the server, plain in scripts); cancelling it (a client that hung up) frees its row
 before the next step.
@@ -208,13 +208,47 @@ class Engine:
             self._running[row] = last
 
     def _admit(self) -> None:
+        """Prefill waiting requests, several in one forward when that wastes little padding."""
         budget = self.prefill_budget
         while len(self._running) < self.max_batch and budget > 0:
+            group = self._take_group(min(self.max_batch - len(self._running), 16), budget)
+            if not group:
+                return
+            budget -= sum(len(seq.prompt) - reuse[2] for seq, reuse in group)
+            try:
+                self._prefill(group)
+            except Exception:  # noqa: BLE001 - retry one by one, so only a bad request fails
+                log.exception("batched prefill failed; retrying its requests one at a time")
+                for seq, reuse in group:
+                    try:
+                        self._prefill([(seq, reuse)])
+                    except Exception:  # noqa: BLE001 - this request fails alone; the batch goes on
+                        log.exception("prefill failed; aborting that request")
+                        seq.handle._push(Output("", "abort", len(seq.prompt), len(seq.generated)))
+
+    def _take_group(self, room: int, budget: int) -> list:
+        """Waiting requests to prefill together, each with its prefix-cache hit (keys, values, n)."""
+        group, longest, real = [], 0, 0
+        while len(group) < room:
             with self._lock:
                 if not self._waiting:
-                    return
-                seq = self._waiting.popleft()
-            budget -= self._prefill(seq)
+                    break
+                seq = self._waiting[0]
+            reuse = self.prefix_cache.lookup(seq.prompt, seq.adapter)
+            new = len(seq.prompt) - reuse[2]
+            if group:
+                padded = (len(group) + 1) * max(longest, new)
+                shares = any(_common_prefix(seq.prompt, g.prompt) > reuse[2] + 32 for g, _ in group)
+                # Stop at: too much padding, the budget, or a prefix a group member is about to cache.
+                if padded > 2 * (real + new) + 64 or real + new > budget or shares:
+                    break
+            with self._lock:
+                if not self._waiting or self._waiting[0] is not seq:
+                    break
+                self._waiting.popleft()
+            group.append((seq, reuse))
+            longest, real = max(longest, new), real + new
+        return group
 
     def _forward(self, input_ids, position_ids, mask, cache, adapters: list[str] | None):
         kwargs = {}
@@ -229,30 +263,58 @@ class Engine:
             return None
         return [s.adapter if s.adapter in self.adapter_names else "__base__" for s in seqs]
 
-    def _prefill(self, seq: _Sequence) -> int:
-        """Run the prompt (minus its cached prefix); sample the first token; join the batch."""
+    def _prefill(self, group: list) -> None:
+        """Run the prompts (minus cached prefixes) as one left-padded batch; sample each first
+        token; join the decode batch. Row i is [pad | cached prefix_i | pad | new tokens_i]: the
+        holes are masked and positions are explicit, so every row computes exactly its own prompt."""
         from transformers import DynamicCache
 
         started = time.perf_counter()
-        prompt = seq.prompt
-        keys, values, reused = self.prefix_cache.lookup(prompt, seq.adapter)
+        seqs = [seq for seq, _ in group]
+        reused = [r[2] for _, r in group]
+        news = [len(seq.prompt) - n for seq, n in zip(seqs, reused)]
+        n, past, width = len(seqs), max(reused), max(news)
         cache = DynamicCache()
-        for layer, (k, v) in enumerate(zip(keys, values)):
-            cache.update(k, v, layer)  # DynamicCache concatenates: the cached prefix is not modified
-        seq.cached_tokens = reused
-        ids = torch.tensor([prompt[reused:]], device=self.device)
-        pos = torch.arange(reused, len(prompt), device=self.device).unsqueeze(0)
-        logits = self._forward(ids, pos, None, cache, self._adapter_list([seq]))
-        full_k = [cache.layers[i].keys for i in range(self.cache.n_layers)]
-        full_v = [cache.layers[i].values for i in range(self.cache.n_layers)]
-        self.prefix_cache.store(prompt, seq.adapter, full_k, full_v)
-        token = sample_next(logits, [seq.params], [seq.generator], [seq.constraint])[0]
-        if not self._append(seq, token):
-            self.cache.add(full_k, full_v)
-            self._running.append(seq)
+        if past:
+            for layer in range(self.cache.n_layers):
+                k0 = group[reused.index(past)][1][0][layer]
+                k = k0.new_zeros(n, k0.shape[1], past, k0.shape[3])
+                v = torch.zeros_like(k)
+                for i, (_, (keys, values, p)) in enumerate(group):
+                    if p:
+                        k[i, :, past - p:] = keys[layer][0]
+                        v[i, :, past - p:] = values[layer][0]
+                cache.update(k, v, layer)
+        ids = torch.zeros(n, width, dtype=torch.long)
+        pos = torch.zeros(n, width, dtype=torch.long)
+        mask = torch.zeros(n, past + width, dtype=torch.long)
+        for i, (seq, p, m) in enumerate(zip(seqs, reused, news)):
+            ids[i, width - m:] = torch.tensor(seq.prompt[p:])
+            pos[i, width - m:] = torch.arange(p, p + m)
+            mask[i, past - p:past] = 1
+            mask[i, past + width - m:] = 1
+        logits = self._forward(ids.to(self.device), pos.to(self.device),
+                               None if n == 1 else mask.to(self.device), cache, self._adapter_list(seqs))
+        tokens = sample_next(logits, [s.params for s in seqs], [s.generator for s in seqs],
+                             [s.constraint for s in seqs])
+        for i, (seq, p, m) in enumerate(zip(seqs, reused, news)):
+            keys, values = [], []
+            for layer in cache.layers[:self.cache.n_layers]:
+                if n == 1:
+                    keys.append(layer.keys)
+                    values.append(layer.values)
+                else:
+                    cols = torch.cat([torch.arange(past - p, past), torch.arange(past + width - m, past + width)])
+                    keys.append(layer.keys[i:i + 1, :, cols])
+                    values.append(layer.values[i:i + 1, :, cols])
+            self.prefix_cache.store(seq.prompt, seq.adapter, keys, values)
+            self.prefix_cache.hits += bool(p)
+            seq.cached_tokens = p
+            if not self._append(seq, tokens[i]):
+                self.cache.add(keys, values)
+                self._running.append(seq)
         self.timing["prefill_s"] += time.perf_counter() - started
-        self.timing["prefill_tokens"] += len(prompt) - reused
-        return len(prompt) - reused
+        self.timing["prefill_tokens"] += sum(news)
 
     def _decode_step(self) -> None:
         cache, seqs = self.cache, self._running
@@ -305,6 +367,15 @@ class Engine:
         if delta or finish:
             seq.handle._push(Output(delta, finish, len(seq.prompt), len(seq.generated), seq.cached_tokens))
         return finish is not None
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def _holding_back(text: str, stops: tuple[str, ...]) -> str:

@@ -19,7 +19,7 @@ class PrefixCache:
         self.max_tokens = max_tokens
         self._entries: OrderedDict[tuple, tuple[torch.Tensor, list, list]] = OrderedDict()
         self._tokens = 0
-        self.hits = 0
+        self.hits = 0  # prompts that used a cached prefix (counted by the engine when it does)
 
     def lookup(self, prompt: list[int], adapter: str | None) -> tuple[list, list, int]:
         """(keys, values, n): the cached state of prompt[:n]; n < len(prompt) so one token is left to run."""
@@ -39,7 +39,6 @@ class PrefixCache:
         if best < MIN_REUSE:
             return [], [], 0
         self._entries.move_to_end(best_key)
-        self.hits += 1
         _, keys, values = self._entries[best_key]
         return [k[:, :, :best] for k in keys], [v[:, :, :best] for v in values], best
 
