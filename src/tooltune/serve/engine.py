@@ -240,7 +240,7 @@ class Engine:
                 padded = (len(group) + 1) * max(longest, new)
                 shares = any(_common_prefix(seq.prompt, g.prompt) > reuse[2] + 32 for g, _ in group)
                 # Stop at: too much padding, the budget, or a prefix a group member is about to cache.
-                if padded > 2 * (real + new) + 64 or real + new > budget or shares:
+                if padded > 1.25 * (real + new) + 32 or real + new > budget or shares:
                     break
             with self._lock:
                 if not self._waiting or self._waiting[0] is not seq:
