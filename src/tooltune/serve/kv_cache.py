@@ -31,9 +31,6 @@ class SlotCache:
     def batch(self) -> int:
         return len(self.start)
 
-    def tokens_held(self) -> int:
-        return sum(self.hi - s for s in self.start)
-
     # ------------------------------------------------------------- layout
 
     def _relayout(self, rows_cap: int, cols_cap: int, new_hi: int) -> None:
@@ -129,5 +126,5 @@ class SlotCache:
     def advance(self) -> None:
         self.hi += 1
 
-    def get_seq_length(self, layer_idx: int = 0) -> int:
+    def get_seq_length(self, layer_idx: int = 0) -> int:  # the Cache API models may ask for
         return self.hi - self.lo
