@@ -36,6 +36,15 @@ def prompts(smol):
             for i, q in enumerate(QUESTIONS)]
 
 
+@pytest.fixture
+def engine(smol):
+    """A started engine with default settings, shut down after the test."""
+    model, tok = smol
+    started = Engine(model, tok, stop_token_ids=_stops(tok)).start()
+    yield started
+    started.shutdown()
+
+
 def _stops(tok):
     return [tok.eos_token_id, tok.convert_tokens_to_ids("<|im_end|>")]
 
@@ -95,58 +104,43 @@ def test_prompts_prefilled_together_answer_as_alone(smol, prompts):
     assert max(sizes) > 1 and engine.stats().prefix_cache_hits >= 3
 
 
-def test_seeded_sampling_same_alone_or_batched(smol, prompts):
-    model, tok = smol
-    engine = Engine(model, tok, stop_token_ids=_stops(tok)).start()
-    try:
-        params = SamplingParams(max_tokens=20, temperature=0.9, top_p=0.95, seed=1234)
-        alone = _text(engine.submit(prompts[1], params))[0]
-        others = [engine.submit(p, SamplingParams(max_tokens=20, temperature=1.0, seed=i))
-                  for i, p in enumerate(prompts)]
-        batched = _text(engine.submit(prompts[1], params))[0]
-        for h in others:
-            list(h)
-        assert alone == batched and alone
-        different = _text(engine.submit(prompts[1], SamplingParams(max_tokens=20, temperature=0.9, seed=99)))[0]
-        assert different != alone
-    finally:
-        engine.shutdown()
+def test_seeded_sampling_same_alone_or_batched(engine, prompts):
+    params = SamplingParams(max_tokens=20, temperature=0.9, top_p=0.95, seed=1234)
+    alone = _text(engine.submit(prompts[1], params))[0]
+    others = [engine.submit(p, SamplingParams(max_tokens=20, temperature=1.0, seed=i))
+              for i, p in enumerate(prompts)]
+    batched = _text(engine.submit(prompts[1], params))[0]
+    for h in others:
+        list(h)
+    assert alone == batched and alone
+    different = _text(engine.submit(prompts[1], SamplingParams(max_tokens=20, temperature=0.9, seed=99)))[0]
+    assert different != alone
 
 
-def test_stop_strings_length_and_cancel(smol, prompts):
-    model, tok = smol
-    engine = Engine(model, tok, stop_token_ids=_stops(tok)).start()
-    try:
-        full, _ = _text(engine.submit(prompts[3], SamplingParams(max_tokens=30, temperature=0)))
-        word = full.split()[2]
-        cut, last = _text(engine.submit(prompts[3], SamplingParams(max_tokens=30, temperature=0, stop=(word,))))
-        assert last.finish_reason == "stop" and word not in cut and full.startswith(cut)
-        _, last = _text(engine.submit(prompts[3], SamplingParams(max_tokens=3, temperature=0)))
-        assert last.finish_reason == "length" and last.completion_tokens == 3
+def test_stop_strings_length_and_cancel(engine, prompts):
+    full, _ = _text(engine.submit(prompts[3], SamplingParams(max_tokens=30, temperature=0)))
+    word = full.split()[2]
+    cut, last = _text(engine.submit(prompts[3], SamplingParams(max_tokens=30, temperature=0, stop=(word,))))
+    assert last.finish_reason == "stop" and word not in cut and full.startswith(cut)
+    _, last = _text(engine.submit(prompts[3], SamplingParams(max_tokens=3, temperature=0)))
+    assert last.finish_reason == "length" and last.completion_tokens == 3
 
-        handle = engine.submit(prompts[0], SamplingParams(max_tokens=500, temperature=0))
-        first = next(iter(handle))
-        assert first.finish_reason is None
-        handle.cancel()
-        deadline = time.time() + 10
-        while engine.stats().running and time.time() < deadline:
-            time.sleep(0.05)
-        assert engine.stats().running == 0
-    finally:
-        engine.shutdown()
+    handle = engine.submit(prompts[0], SamplingParams(max_tokens=500, temperature=0))
+    first = next(iter(handle))
+    assert first.finish_reason is None
+    handle.cancel()
+    deadline = time.time() + 10
+    while engine.stats().running and time.time() < deadline:
+        time.sleep(0.05)
+    assert engine.stats().running == 0
 
 
-def test_a_failing_request_fails_alone(smol, prompts):
-    model, tok = smol
-    engine = Engine(model, tok, stop_token_ids=_stops(tok)).start()
-    try:
-        good = engine.submit(prompts[2], SamplingParams(max_tokens=8, temperature=0))
-        bad = engine.submit([10**7, 5, 6], SamplingParams(max_tokens=8, temperature=0))  # no such token
-        assert _text(bad)[1].finish_reason == "abort"
-        assert _text(good)[1].finish_reason in ("stop", "length")
-        assert _text(engine.submit(prompts[2], SamplingParams(max_tokens=4, temperature=0)))[0]
-    finally:
-        engine.shutdown()
+def test_a_failing_request_fails_alone(engine, prompts):
+    good = engine.submit(prompts[2], SamplingParams(max_tokens=8, temperature=0))
+    bad = engine.submit([10**7, 5, 6], SamplingParams(max_tokens=8, temperature=0))  # no such token
+    assert _text(bad)[1].finish_reason == "abort"
+    assert _text(good)[1].finish_reason in ("stop", "length")
+    assert _text(engine.submit(prompts[2], SamplingParams(max_tokens=4, temperature=0)))[0]
 
 
 def test_full_queue_raises(smol, prompts):
