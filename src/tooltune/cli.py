@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if argv is None:  # a real command line (not a call from Python): may re-run under tcmalloc
+        from tooltune.allocator import reexec_with_fast_allocator
+        reexec_with_fast_allocator(args.command)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
