@@ -160,7 +160,8 @@ def test_health_models_and_openapi(server):
     r = httpx2.get(f"{server.url}/v1/nowhere", timeout=10)
     assert r.status_code == 404 and r.json()["error"]["type"] == "invalid_request_error"
     spec = httpx2.get(f"{server.url}/openapi.json", timeout=10).json()
-    assert "/v1/chat/completions" in spec["paths"]
+    chat = spec["paths"]["/v1/chat/completions"]["post"]
+    assert "400" in chat["responses"] and "422" not in chat["responses"]  # invalid requests get 400
 
 
 def test_plain_chat(client):

@@ -25,6 +25,7 @@ from typing import Any
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -236,6 +237,22 @@ def create_app(served, api_key: str | None = None, limits: Limits | None = None)
     token_lock = threading.Lock()
     app = FastAPI(title="tooltune API", version="1", description="OpenAI-compatible chat completions with tools")
     app.add_middleware(_Guard, api_key=api_key, max_body=limits.max_body_bytes)
+
+    def openapi() -> dict:
+        """FastAPI's spec minus its automatic 422: invalid requests answer 400 (handler below)."""
+        if app.openapi_schema is None:
+            spec = get_openapi(title=app.title, version=app.version, description=app.description,
+                               routes=app.routes)
+            for operations in spec.get("paths", {}).values():
+                for op in operations.values():
+                    op.get("responses", {}).pop("422", None)
+            schemas = spec.get("components", {}).get("schemas", {})
+            for unused in ("HTTPValidationError", "ValidationError"):
+                schemas.pop(unused, None)
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi
 
     @app.exception_handler(RequestValidationError)
     async def _on_validation(request, exc):

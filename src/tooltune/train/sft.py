@@ -115,6 +115,11 @@ def run_train(cfg: TrainConfig, log=print) -> dict:
     acc = Accelerator(mixed_precision="bf16" if bf16 else ("fp16" if cfg.fp16 else "no"),
                       cpu=not torch.cuda.is_available())
     say = log if acc.is_main_process else (lambda *a, **k: None)
+    if cfg.bf16 and not torch.cuda.is_available():
+        from tooltune.model.loader import bf16_supported
+        if not bf16_supported():  # a GPU config copied to a CPU machine: say so before hours pass
+            say("warning: bf16=true on a CPU without native bf16 (AVX512-BF16/AMX): torch emulates "
+                "bf16 matmuls here, ~30x slower than fp32. Set bf16=false, or leave it unset (auto).")
     out = prepare_output_dir(cfg, acc.is_main_process)
     acc.wait_for_everyone()
     set_seed(cfg.seed)
