@@ -60,8 +60,9 @@ except ImportError:  # pragma: no cover
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_throughput import MODEL, REPO, ensure_lf_venv, lf_bin, lf_env, log  # noqa: E402
 
-# tooltune-int8: the same server with `--quantize int8` (lossy; opt-in, so not in the default run)
-SERVERS = ("tooltune", "tooltune-int8", "transformers", "llamafactory")
+# tooltune-int8: the same server with `--quantize int8` (lossy; opt-in, so not in the default run);
+# tooltune-nospec: without prompt-lookup drafts (`--speculative false`), to see what they bring
+SERVERS = ("tooltune", "tooltune-int8", "tooltune-nospec", "transformers", "llamafactory")
 DEFAULT_SERVERS = ("tooltune", "transformers", "llamafactory")
 MAX_TOKENS = 64
 CHAT_PROMPTS = [
@@ -274,6 +275,8 @@ def server_cmd(name: str, model_dir: Path, port: int, work: Path, threads: int) 
                "--host", "127.0.0.1", "--port", str(port)]
         if name == "tooltune-int8":
             cmd += ["--quantize", "int8"]
+        if name == "tooltune-nospec":
+            cmd += ["--speculative", "false"]
         return cmd, env, "/health"
     if name == "transformers":
         cmd = [str(REPO / ".venv" / "bin" / "transformers"), "serve", str(model_dir), "--continuous-batching",

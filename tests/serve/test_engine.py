@@ -175,15 +175,20 @@ def test_slot_cache_rows_survive_joins_leaves_and_relayouts():
             if row < len(reference):
                 reference[row] = last
         elif cache.batch:
-            cache.prepare_step()
             b = cache.batch
-            new = torch.arange(counter, counter + b).view(b, 1, 1, 1).expand(b, 1, 1, 2).contiguous()
+            q = rng.choice([1, 3]) if b == 1 else 1   # a lone row may check drafts: q tokens, keep some
+            cache.prepare_step(q)
+            mask = cache.attention_mask()
+            assert mask.shape == (b, 1, q, cache.hi + q - cache.lo)
+            assert [int(m.sum()) for m in mask[0, 0]] == [len(reference[0]) + j + 1 for j in range(q)]
+            new = torch.arange(counter, counter + b * q).view(b, 1, q, 1).expand(b, 1, q, 2).contiguous()
             for layer in range(2):
                 cache.update(new * (layer + 1), new * (layer + 3), layer)
-            cache.advance()
+            keep = rng.randint(1, q)
+            cache.advance(keep)
             for r in range(b):
-                reference[r].append(counter + r)
-            counter += b
+                reference[r].extend(counter + r * q + j for j in range(keep))
+            counter += b * q
         for r, vals in enumerate(reference):
             keys, values = cache.row_kv(r)
             assert keys[0][0, 0, :, 0].tolist() == vals
@@ -192,6 +197,25 @@ def test_slot_cache_rows_survive_joins_leaves_and_relayouts():
             mask = cache.attention_mask()
             assert mask.shape == (cache.batch, 1, 1, cache.hi + 1 - cache.lo)
             assert [int(m.sum()) - 1 for m in mask[:, 0, 0]] == [len(v) for v in reference]
+
+
+def test_prompt_lookup_drafts_give_exactly_the_greedy_tokens(smol, prompts):
+    model, tok = smol
+    echo = tok(tok.apply_chat_template([{"role": "user", "content": (
+        "Copy this sentence exactly, twice: the quick brown fox jumps over the lazy dog near the river bank.")}],
+        tokenize=False, add_generation_prompt=True), add_special_tokens=False)["input_ids"]
+    answers = {}
+    for speculative in (False, True):
+        engine = Engine(model, tok, stop_token_ids=_stops(tok), speculative=speculative).start()
+        try:  # one request at a time: drafts are checked only for a lone greedy request
+            answers[speculative] = [_text(engine.submit(p, SamplingParams(max_tokens=40, temperature=0)))[0]
+                                    for p in [echo, *prompts]]
+            timing = engine.stats().extra
+        finally:
+            engine.shutdown()
+    assert answers[True] == answers[False]
+    assert timing["draft_accepted"] >= 10 and timing["decode_steps"] < sum(
+        len(tok(a, add_special_tokens=False)["input_ids"]) for a in answers[True])
 
 
 def _random_adapter(base_path, folder, seed: int):

@@ -28,6 +28,7 @@ class ApiConfig:
     max_waiting: int = 256                      # queued beyond that: 429 with Retry-After
     max_model_len: int | None = None
     prefix_cache_tokens: int = 16384
+    speculative: bool = True                    # prompt-lookup drafts for a lone greedy request (exact)
     quantize: str | None = None                 # int8: CPU weights in int8, ~1.7x faster decoding, lossy
     max_body_mb: float = 8.0
     max_messages: int = 1024
@@ -105,7 +106,8 @@ def cmd_api(args) -> int:
         cfg.model_name_or_path, adapter=cfg.adapter_name_or_path, loras=loras,
         template=cfg.template, served_name=cfg.served_model_name, dtype=cfg.dtype, device=cfg.device,
         max_batch=cfg.max_batch, max_waiting=cfg.max_waiting, max_model_len=cfg.max_model_len,
-        prefix_cache_tokens=cfg.prefix_cache_tokens, quantize=cfg.quantize)
+        prefix_cache_tokens=cfg.prefix_cache_tokens, quantize=cfg.quantize,
+        speculative=cfg.speculative)
     limits = Limits(max_body_bytes=int(cfg.max_body_mb * 1024 * 1024), max_messages=cfg.max_messages)
     app = create_app(served, api_key=cfg.api_key, limits=limits)
     served.engine.start()

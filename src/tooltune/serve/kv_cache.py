@@ -23,6 +23,7 @@ class SlotCache:
         self.sliding_window, self.layer_types = sliding_window, layer_types
         self.start: list[int] = []   # first real column of each active row
         self.lo = self.hi = 0
+        self.q = 1                   # tokens per row in the current step
         self.rows_cap, self.cols_cap = 0, 0
         self.k: list[torch.Tensor] = []
         self.v: list[torch.Tensor] = []
@@ -98,33 +99,39 @@ class SlotCache:
 
     # ------------------------------------------------------------ decode
 
-    def prepare_step(self) -> None:
-        self._fit(self.batch, left=0, right=1)
+    def prepare_step(self, q: int = 1) -> None:
+        """Make room for a step of `q` tokens per row (q > 1: speculative drafts being checked)."""
+        self._fit(self.batch, left=0, right=q)
+        self.q = q
 
     def positions(self) -> torch.Tensor:
-        return torch.tensor([[self.hi - s] for s in self.start], dtype=torch.long, device=self.device)
+        return torch.tensor([[self.hi - s + j for j in range(self.q)] for s in self.start],
+                            dtype=torch.long, device=self.device)
 
     def attention_mask(self) -> torch.Tensor | dict[str, torch.Tensor]:
-        """``[batch, 1, 1, hi + 1 - lo]`` booleans (True = attend) for the token at column hi."""
-        cols = torch.arange(self.lo, self.hi + 1, device=self.device)
-        starts = torch.tensor(self.start, device=self.device).unsqueeze(1)
-        full = (cols.unsqueeze(0) >= starts)[:, None, None, :]
+        """``[batch, 1, q, hi + q - lo]`` booleans (True = attend) for the tokens at columns hi.."""
+        cols = torch.arange(self.lo, self.hi + self.q, device=self.device)
+        last = self.hi + torch.arange(self.q, device=self.device)[:, None]   # each query's own column
+        starts = torch.tensor(self.start, device=self.device)[:, None, None]
+        full = ((cols >= starts) & (cols <= last))[:, None]
         if not self.layer_types:
             return full
         masks = {"full_attention": full}
         if self.sliding_window:
-            masks["sliding_attention"] = full & (cols > self.hi - self.sliding_window)[None, None, None, :]
+            masks["sliding_attention"] = full & (cols > last - self.sliding_window)[None, None]
         return masks
 
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, layer_idx: int, *args, **kwargs):
         """Called by every attention layer: store this step's keys/values, return the window."""
-        b = self.batch
-        self.k[layer_idx][:b, :, self.hi:self.hi + 1] = key_states
-        self.v[layer_idx][:b, :, self.hi:self.hi + 1] = value_states
-        return self.k[layer_idx][:b, :, self.lo:self.hi + 1], self.v[layer_idx][:b, :, self.lo:self.hi + 1]
+        b, end = self.batch, self.hi + self.q
+        self.k[layer_idx][:b, :, self.hi:end] = key_states
+        self.v[layer_idx][:b, :, self.hi:end] = value_states
+        return self.k[layer_idx][:b, :, self.lo:end], self.v[layer_idx][:b, :, self.lo:end]
 
-    def advance(self) -> None:
-        self.hi += 1
+    def advance(self, n: int = 1) -> None:
+        """Keep the first `n` columns of this step (the rest held rejected drafts: overwritten later)."""
+        self.hi += n
+        self.q = 1
 
     def get_seq_length(self, layer_idx: int = 0) -> int:  # the Cache API models may ask for
         return self.hi - self.lo
