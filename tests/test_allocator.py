@@ -36,7 +36,7 @@ def test_light_commands_and_the_opt_out_keep_the_system_allocator():
     assert probe("train", TOOLTUNE_ALLOCATOR="system") == "None ['train']"
 
 
-def test_missing_library_means_no_reexec(monkeypatch, tmp_path):
+def test_find_allocator_looks_only_in_the_library_dirs(monkeypatch, tmp_path):
     monkeypatch.setattr("tooltune.allocator.LIB_DIRS", (str(tmp_path),))
     assert find_allocator() is None
     (tmp_path / "libjemalloc.so.2").write_bytes(b"")
