@@ -539,11 +539,13 @@ def test_disconnect_mid_stream_frees_the_slot(server):
     body = {**LONG, "stream": True}
     with httpx2.Client(timeout=60) as c:
         with c.stream("POST", f"{server.url}/v1/chat/completions", json=body) as r:
+            # Hold on to the iterator: an abandoned httpx line iterator closes the connection
+            # when it is collected, i.e. it hangs up before the check below.
+            lines = r.iter_lines()
             seen = 0
-            for line in r.iter_lines():
-                seen += bool(line)
-                if seen >= 4:
-                    break
+            while seen < 4:
+                seen += bool(next(lines))
+            time.sleep(0.5)   # while the client stays connected, its request keeps its slot
             assert server.health()["running"] == 1
     t0 = time.time()
     health = _wait_for(server, lambda h: h["running"] == 0 and h["waiting"] == 0, timeout=5)
