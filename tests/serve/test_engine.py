@@ -157,12 +157,15 @@ def test_full_queue_raises(smol, prompts):
 def test_slot_cache_rows_survive_joins_leaves_and_relayouts():
     rng = random.Random(0)
     cache = SlotCache(n_layers=2, n_kv_heads=1, head_dim=2, dtype=torch.float32, max_rows=6)
+    layouts = []   # (same buffers?) per relayout: most slide the window inside the buffers
+    relayout = cache._relayout
+    cache._relayout = lambda *a, **kw: (layouts.append(a[:2] == (cache.rows_cap, cache.cols_cap)), relayout(*a, **kw))
     reference: list[list[float]] = []  # per row: the values written, in order
     counter = 0.0
-    for _ in range(300):
+    for _ in range(1000):
         op = rng.random()
         if op < 0.15 and cache.batch < 6:
-            length = rng.randint(1, 40)
+            length = rng.randint(1, 100)
             vals = [counter + i for i in range(length)]
             counter += length
             t = torch.tensor(vals).view(1, 1, length, 1).expand(1, 1, length, 2).contiguous()
@@ -197,6 +200,7 @@ def test_slot_cache_rows_survive_joins_leaves_and_relayouts():
             mask = cache.attention_mask()
             assert mask.shape == (cache.batch, 1, 1, cache.hi + 1 - cache.lo)
             assert [int(m.sum()) - 1 for m in mask[:, 0, 0]] == [len(v) for v in reference]
+    assert sum(layouts) >= 5 and len(layouts) - sum(layouts) >= 2, layouts
 
 
 def test_prompt_lookup_drafts_give_exactly_the_greedy_tokens(smol, prompts):

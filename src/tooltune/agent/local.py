@@ -64,6 +64,9 @@ class LocalModel:
             adapter_path = Path(adapter).expanduser() if adapter else None
             template = template or _template_for(resolved.path, adapter_path, resolved.template)
             self.model = load_model(model_or_path, dtype=dtype, adapter=adapter_path, device=device)
+            from tooltune.serve.packed_linear import pack_linear_layers
+
+            pack_linear_layers(self.model)  # weights loaded for chatting only: decode-shaped matmuls, faster
             self.tokenizer = tokenizer or load_tokenizer(model_or_path, padding_side="left")
             self.name = str(model_or_path)
         else:

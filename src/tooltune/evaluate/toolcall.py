@@ -70,8 +70,9 @@ def generate_replies(model, tokenizer, template: Template, cases: list[Case], ma
     """Greedy replies from the serving engine (continuous batching, shared tool prompts prefilled
     once), ended at the template's stop words: what `tooltune api` would answer."""
     from tooltune.serve.engine import Engine
-    from tooltune.templates.render import stop_token_ids
+    from tooltune.serve.packed_linear import packed_linear_layers
     from tooltune.serve.types import SamplingParams
+    from tooltune.templates.render import stop_token_ids
 
     prompts = [tokenizer(render_prompt(tokenizer, template, c.messages, c.tools), add_special_tokens=False)["input_ids"]
                for c in cases]
@@ -80,7 +81,8 @@ def generate_replies(model, tokenizer, template: Template, cases: list[Case], ma
     engine = Engine(model, tokenizer, stop_token_ids=stop_token_ids(tokenizer, template), max_batch=batch_size,
                     max_waiting=max(len(prompts), 1))
     try:
-        replies = engine.generate_all(prompts, SamplingParams(max_tokens=max_new_tokens, temperature=0))
+        with packed_linear_layers(model):  # the weights stay put during one evaluation
+            replies = engine.generate_all(prompts, SamplingParams(max_tokens=max_new_tokens, temperature=0))
     finally:
         engine.shutdown()
         model.train(was_training)

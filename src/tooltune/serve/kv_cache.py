@@ -7,7 +7,8 @@ decode step is a single batched forward. Row r holds its tokens right-aligned at
 ``[start[r], hi)``; columns left of ``start[r]`` are padding, masked out. Attention reads the
 window ``[lo, hi]`` where ``lo`` is the smallest start, so old padding costs nothing.
 A joining sequence copies its prefilled keys in; a leaving one is replaced by the last row.
-Buffers grow by doubling and are re-laid out (window moved to the left edge) only when full.
+Buffers grow by doubling; the window slides inside them when it reaches the right edge or a
+longer prompt joins.
 """
 from __future__ import annotations
 
@@ -37,19 +38,27 @@ class SlotCache:
     def _relayout(self, rows_cap: int, cols_cap: int, new_hi: int) -> None:
         """Move the live window so it ends at `new_hi` in buffers of the given size."""
         shift = new_hi - self.hi
-        width = self.hi - self.lo
-        new_k, new_v = [], []
-        for old_k, old_v in zip(self.k or [None] * self.n_layers, self.v or [None] * self.n_layers):
-            # zeros, not empty: masked padding is still multiplied by 0 in attention, and 0 * NaN garbage = NaN
-            nk = torch.zeros(rows_cap, self.heads, cols_cap, self.head_dim, dtype=self.dtype, device=self.device)
-            nv = torch.zeros_like(nk)
-            if old_k is not None and self.batch and width:
-                b = self.batch
-                nk[:b, :, self.lo + shift:new_hi] = old_k[:b, :, self.lo:self.hi]
-                nv[:b, :, self.lo + shift:new_hi] = old_v[:b, :, self.lo:self.hi]
-            new_k.append(nk)
-            new_v.append(nv)
-        self.k, self.v = new_k, new_v
+        b, width = self.batch, self.hi - self.lo
+        if (rows_cap, cols_cap) == (self.rows_cap, self.cols_cap):
+            # Same size: slide the window inside the buffers. New buffers would cost a page fault
+            # per 4 KiB (~9 ms per layer's buffer here), and this happens whenever a prompt longer
+            # than the current window joins. Columns outside the window keep old, finite values.
+            if b and width and shift:
+                for buf in (*self.k, *self.v):
+                    buf[:b, :, self.lo + shift:new_hi] = buf[:b, :, self.lo:self.hi].clone()
+        else:
+            new_k, new_v = [], []
+            for old_k, old_v in zip(self.k or [None] * self.n_layers, self.v or [None] * self.n_layers):
+                # zeros, not empty: masked padding is still multiplied by 0 in attention, and
+                # 0 * NaN garbage = NaN. Every later write is a real key/value, so it stays finite.
+                nk = torch.zeros(rows_cap, self.heads, cols_cap, self.head_dim, dtype=self.dtype, device=self.device)
+                nv = torch.zeros_like(nk)
+                if old_k is not None and b and width:
+                    nk[:b, :, self.lo + shift:new_hi] = old_k[:b, :, self.lo:self.hi]
+                    nv[:b, :, self.lo + shift:new_hi] = old_v[:b, :, self.lo:self.hi]
+                new_k.append(nk)
+                new_v.append(nv)
+            self.k, self.v = new_k, new_v
         self.start = [s + shift for s in self.start]
         self.lo, self.hi = self.lo + shift, new_hi
         self.rows_cap, self.cols_cap = rows_cap, cols_cap
