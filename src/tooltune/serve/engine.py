@@ -83,7 +83,8 @@ class _Sequence:
     generated: list[int] = field(default_factory=list)
     text_sent: int = 0
     cached_tokens: int = 0
-    last_text: str = ""
+    draft_pause: int = 0     # steps to go before drafting again, after drafts the model refused
+    draft_backoff: int = 0
 
 
 class Engine:
@@ -352,6 +353,9 @@ class Engine:
         Batches of 2+ rows are left alone: their step is compute-bound already."""
         if not self.speculative or seq.params.temperature > 0 or seq.constraint is not None:
             return []
+        if seq.draft_pause:  # a refused draft costs ~1.3 plain steps: free-form text rarely repeats
+            seq.draft_pause -= 1
+            return []
         room = min(self.draft_tokens, seq.params.max_tokens - len(seq.generated) - 1,
                    self.max_model_len - len(seq.prompt) - len(seq.generated) - 1)
         if room <= 0:
@@ -373,6 +377,8 @@ class Engine:
         while kept < len(draft) and draft[kept] == predicted[kept]:
             kept += 1
         self.cache.advance(kept + 1)
+        seq.draft_backoff = 0 if kept else min(2 * seq.draft_backoff or 1, 16)
+        seq.draft_pause = seq.draft_backoff
         self.timing["draft_tokens"] += len(draft)
         self.timing["draft_accepted"] += kept
         for token in predicted[:kept + 1]:
