@@ -165,7 +165,7 @@ def test_slot_cache_rows_survive_joins_leaves_and_relayouts():
     for _ in range(1000):
         op = rng.random()
         if op < 0.15 and cache.batch < 6:
-            length = rng.randint(1, 100)
+            length = rng.randint(1, 250)
             vals = [counter + i for i in range(length)]
             counter += length
             t = torch.tensor(vals).view(1, 1, length, 1).expand(1, 1, length, 2).contiguous()

@@ -69,7 +69,9 @@ class SlotCache:
         if rows <= self.rows_cap and need_hi == self.hi and self.hi + right <= self.cols_cap:
             return
         width = max(self.hi - self.lo, left)
-        rows_cap = max(self.rows_cap, min(self.max_rows, max(4, 2 * rows)), rows)
+        # All rows at once: growing them one doubling at a time re-allocates (page faults, a
+        # copy) just as a burst of requests arrives. SmolLM2, 32 rows x 256 columns: 377 MB.
+        rows_cap = max(self.max_rows, rows)
         cols_cap = self.cols_cap
         while cols_cap < width + right + 64:
             cols_cap = max(256, 2 * cols_cap)
