@@ -310,6 +310,26 @@ def log_tail(path: Path, n: int = 15) -> str:
     return "".join(path.read_text(errors="replace").splitlines(True)[-n:]) if path.exists() else ""
 
 
+def engine_timing(base: str, name: str) -> dict | None:
+    """tooltune's own counters (from /health): where a level's time went inside the engine."""
+    if not name.startswith("tooltune"):
+        return None
+    try:
+        return httpx.get(base + "/health", timeout=5).json().get("timing")
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def engine_split(before: dict, after: dict) -> dict:
+    d = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    steps = d.get("decode_steps") or 1
+    return {"prefill_s": round(d.get("prefill_s", 0), 2), "prefill_tokens": int(d.get("prefill_tokens", 0)),
+            "decode_s": round(d.get("decode_s", 0), 2), "decode_steps": int(d.get("decode_steps", 0)),
+            "ms_per_step": round(1e3 * d.get("decode_s", 0) / steps, 1),
+            "rows_per_step": round(d.get("decode_rows", 0) / steps, 1),
+            "drafts_kept": f"{int(d.get('draft_accepted', 0))}/{int(d.get('draft_tokens', 0))}"}
+
+
 def bench_server(name: str, model_dir: Path, work: Path, tokenizer, args) -> dict:
     port = free_port()
     cmd, env, ready = server_cmd(name, model_dir, port, work, args.threads)
@@ -345,10 +365,14 @@ def bench_server(name: str, model_dir: Path, work: Path, tokenizer, args) -> dic
         log(f"{name}: ready in {out['startup_s']} s, warm-up {out['warmup_s']} s")
         for n in args.levels:
             n_req = max(args.min_requests, n * args.requests_per_client)
+            before = engine_timing(base, name)
             pairs, wall, timed_out = asyncio.run(run_level(url, str(model_dir), n, n_req, args.level_timeout))
             lv = out["levels"][str(n)] = summarize(pairs, wall, timed_out, tokenizer, args.allow_missing_done)
             log(f"{name} x{n}: {lv['ok']}/{lv['requests']} ok, {lv['tokens_per_s']} tokens/s, "
                 f"p95 {lv['p95_latency_s']} s" + (" TIMED OUT" if timed_out else ""))
+            if before is not None and (after := engine_timing(base, name)) is not None:
+                lv["engine"] = engine_split(before, after)
+                log(f"  engine: {lv['engine']}")
             if args.show_samples:
                 for req, res in pairs[:2]:
                     if res:

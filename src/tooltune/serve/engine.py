@@ -10,6 +10,7 @@ before the next step.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import logging
 import queue
@@ -101,6 +102,7 @@ class Engine:
         self.max_batch, self.max_waiting, self.prefill_budget = max_batch, max_waiting, prefill_budget
         self.speculative, self.draft_tokens = speculative, draft_tokens
         self.device = next(model.parameters()).device
+        self._cache_keyword = _cache_keyword(model)
         dtype = next(model.parameters()).dtype
         head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
         layer_types = getattr(cfg, "layer_types", None)
@@ -259,8 +261,9 @@ class Engine:
         kwargs = {}
         if adapters is not None:
             kwargs["adapter_names"] = adapters
+        kwargs[self._cache_keyword] = cache
         out = self.model(input_ids=input_ids, position_ids=position_ids, attention_mask=mask,
-                         past_key_values=cache, use_cache=True, logits_to_keep=keep, **kwargs)
+                         use_cache=True, logits_to_keep=keep, **kwargs)
         return out.logits[:, -1, :].float() if keep == 1 else out.logits.float()
 
     def _adapter_list(self, seqs: list[_Sequence]) -> list[str] | None:
@@ -421,6 +424,13 @@ class Engine:
         if delta or finish:
             seq.handle._push(Output(delta, finish, len(seq.prompt), len(seq.generated), seq.cached_tokens))
         return finish is not None
+
+
+def _cache_keyword(model) -> str:
+    """transformers 5.24 renamed forward's `past_key_values` to `cache` (the old name warns and
+    goes away in 5.40); earlier 5.x only know the old one."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(type(base).forward).parameters else "past_key_values"
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
