@@ -3,6 +3,8 @@
 All three serve the same model (smollm2-135m-instruct, tooltune's pulled safetensors folder, fp32 on
 CPU) behind an OpenAI /v1/chat/completions endpoint on 127.0.0.1, ONE SERVER AT A TIME: start it, poll
 until it answers, warm it up with one chat request, run the concurrency levels, kill its process group.
+`--rounds R` repeats that R times in alternating server order and keeps, per server and level, the
+round with the median tokens/s (this shared 2-core machine drifts by ~20% over minutes).
 
 - tooltune: `.venv/bin/tooltune api --model <folder>` (ready: GET /health).
 - transformers: `.venv/bin/transformers serve <folder> --continuous-batching --device cpu --dtype float32`
@@ -34,7 +36,7 @@ the server's remaining levels are skipped. The last line printed is JSON with ev
 ratios tooltune/transformers and tooltune/llamafactory (tokens/s at 1 and 16 clients, p95 at 16).
 
     .venv/bin/python bench/serve_throughput.py [--only tooltune,transformers,llamafactory] [--skip ...]
-        [--levels 1,4,16] [--requests-per-client 2] [--threads 2]
+        [--levels 1,4,16] [--requests-per-client 2] [--threads 2] [--rounds 1]
 """
 from __future__ import annotations
 
@@ -386,6 +388,25 @@ def bench_server(name: str, model_dir: Path, work: Path, tokenizer, args) -> dic
 
 
 # --- main -------------------------------------------------------------------------------------
+def merge_rounds(results: list[dict]) -> dict:
+    """One server's rounds as one result: per level the round with the median tokens/s (the lower
+    middle one for an even count), with every round's tokens/s and p95 kept beside it."""
+    out = dict(results[-1])
+    out["levels"] = {}
+    for n in dict.fromkeys(k for r in results for k in r["levels"]):
+        levels = sorted((r["levels"][n] for r in results if n in r["levels"]), key=lambda lv: lv["tokens_per_s"] or 0)
+        chosen = dict(levels[(len(levels) - 1) // 2])
+        if len(levels) > 1:
+            chosen["rounds_tokens_per_s"] = [lv["tokens_per_s"] for lv in levels]
+            chosen["rounds_p95_latency_s"] = [lv["p95_latency_s"] for lv in levels]
+        out["levels"][n] = chosen
+    errors = [r["error"] for r in results if r.get("error")]
+    out.pop("error", None)
+    if errors:
+        out["error"] = errors[-1]
+    return out
+
+
 def _ratio(a, b):
     return round(a / b, 3) if a and b else None
 
@@ -402,6 +423,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="OMP/MKL threads of the server")
     ap.add_argument("--allow-missing-done", action="store_true",
                     help="a stream that ends after a finish_reason without [DONE] counts as served")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run every server this many times, in alternating order; per level the median round counts")
     ap.add_argument("--show-samples", action="store_true", help="log the first replies of each level")
     ap.add_argument("--keep", action="store_true", help="keep the server logs (printed path)")
     args = ap.parse_args()
@@ -417,18 +440,23 @@ def main() -> int:
     tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     work = Path(tempfile.mkdtemp(prefix="tooltune-serve-bench-"))
     log(f"model {model_dir}; logs in {work}")
-    runs: dict[str, dict] = {}
+    rounds: dict[str, list[dict]] = {name: [] for name in servers}
     try:
-        for name in servers:
-            try:
-                runs[name] = bench_server(name, model_dir, work, tokenizer, args)
-            except Exception as e:  # one broken server must not lose the others' figures
-                runs[name] = {"error": f"{type(e).__name__}: {e}", "levels": {}}
-            if runs[name].get("error"):
-                log(f"{name}: {runs[name]['error']}")
+        for r in range(args.rounds):
+            # Alternate the order, so a machine that slows down (or speeds up) over the run
+            # does not favour whoever goes first.
+            for name in (servers if r % 2 == 0 else servers[::-1]):
+                try:
+                    res = bench_server(name, model_dir, work, tokenizer, args)
+                except Exception as e:  # one broken server must not lose the others' figures
+                    res = {"error": f"{type(e).__name__}: {e}", "levels": {}}
+                if res.get("error"):
+                    log(f"{name}: {res['error']}")
+                rounds[name].append(res)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+    runs = {name: merge_rounds(results) for name, results in rounds.items()}
 
     fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
     print(f"\nmodel {MODEL} ({model_dir}); max_tokens {MAX_TOKENS}, temperature 0, streaming; "
@@ -444,6 +472,10 @@ def main() -> int:
                   f"{fmt(lv['tokens_per_s'], '.1f'):>10}{fmt(lv['p50_latency_s'], '.2f'):>9}"
                   f"{fmt(lv['p95_latency_s'], '.2f'):>9}{fmt(lv['p50_ttft_s'], '.2f'):>9}"
                   f"{fmt(lv['tool_correct'], '.0%'):>8}{lv['tool_deltas']:>4}/{lv['tool_prompts']:<2}  {fails}")
+    for name, r in runs.items():
+        for n, lv in r["levels"].items():
+            if "rounds_tokens_per_s" in lv:
+                print(f"  {name} x{n} rounds: tokens/s {lv['rounds_tokens_per_s']}, p95 s {lv['rounds_p95_latency_s']}")
     lvl = lambda s, n, k: runs.get(s, {}).get("levels", {}).get(str(n), {}).get(k)  # noqa: E731
     ratios, p95_16 = {}, {s: lvl(s, 16, "p95_latency_s") for s in runs}
     for ours in (s for s in runs if s.startswith("tooltune")):
@@ -457,7 +489,7 @@ def main() -> int:
         print(f"{k}: {fmt(v, '')}")
     summary = {"model": MODEL, "model_dir": str(model_dir), "max_tokens": MAX_TOKENS, "levels": args.levels,
                "requests_per_client": args.requests_per_client, "min_requests": args.min_requests,
-               "threads": args.threads, "allow_missing_done": args.allow_missing_done,
+               "threads": args.threads, "rounds": args.rounds, "allow_missing_done": args.allow_missing_done,
                "level_timeout_s": args.level_timeout, "ratios": ratios, "p95_latency_16_s": p95_16,
                "errors": {s: r["error"] for s, r in runs.items() if r.get("error")}, "servers": runs,
                "logs": str(work) if args.keep else None}
