@@ -12,7 +12,9 @@ subprocess; what is measured:
   Seconds: tooltune's last metrics.jsonl `elapsed` (counted from the start of its loop);
   LLaMA-Factory's `train_runtime` (HF Trainer).
 - peak RSS: the process tree's summed RSS, polled every 0.2 s with psutil; the max is kept.
-- final loss: the last logged training loss (every step is logged).
+- final loss: the last logged training loss (every step is logged); loss@S: the mean of the losses
+  logged at steps S-2..S, S being the fewest steps any finished run took (packing puts more
+  conversations in a step, so the runs differ in step count).
 - roofline: this CPU's matmul peak (2048x576 @ 576x1536, fp32 and bf16, warmed up), measured in the
   same run; roofline tokens/s = peak FLOP/s of the faster dtype / (4 * n_params) (forward 2N plus
   backward-to-activations 2N; the frozen base gets no weight gradients).
@@ -145,6 +147,7 @@ def run_tooltune(model_dir: Path, work: Path, args) -> dict:
     res["tokens"] = tooltune_tokens(model_dir, args)
     res["final_loss"] = rows[-1]["loss"] if rows else None
     res["steps"] = rows[-1]["step"] if rows else 0
+    res["loss_curve"] = [[r["step"], r["loss"]] for r in rows]
     res["train_seconds"] = rows[-1]["elapsed"] if rows else None
     if res["timed_out"] and rows:  # tokens seen so far ~ sum of each log window's tokens/s x its length
         prev, seen = 0.0, 0.0
@@ -230,6 +233,7 @@ def run_llamafactory(name: str, model_dir: Path, work: Path, args) -> dict:
     rows = [r for r in read_jsonl(out / "trainer_log.jsonl") if "loss" in r]
     res["final_loss"] = rows[-1]["loss"] if rows else None
     res["steps"] = rows[-1]["current_steps"] if rows else 0
+    res["loss_curve"] = [[r["current_steps"], r["loss"]] for r in rows]
     results = out / "all_results.json"
     if results.exists():
         res["train_seconds"] = json.loads(results.read_text())["train_runtime"]
@@ -297,15 +301,22 @@ def main() -> int:
 
     print(f"\nmatmul peak GFLOP/s: fp32 {peak['float32']}, bf16 {peak['bfloat16']}; model params {n_params:,}; "
           f"LoRA roofline {roofline:,.0f} tokens/s; max_samples {args.max_samples}")
+    # Packing puts more conversations in a step, so the runs take different numbers of steps;
+    # compare losses at the same optimizer step: the mean of the 3 logged losses up to step S.
+    equal_step = min((r["steps"] for r in runs.values() if r.get("loss_curve") and not r["timed_out"]), default=0)
+    for r in runs.values():
+        window = [loss for step, loss in r.get("loss_curve", []) if equal_step - 3 < step <= equal_step]
+        r["loss_at_equal_step"] = round(sum(window) / len(window), 4) if equal_step and window else None
     print(f"{'system':<24}{'tokens/s':>10}{'roofline':>10}{'train s':>10}{'tokens':>9}{'peak RSS GiB':>14}"
-          f"{'final loss':>12}  note")
+          f"{'final loss':>12}{f'loss@{equal_step}':>10}  note")
     fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
     for name, r in runs.items():
         share = r["tokens_per_s"] / roofline if r["tokens_per_s"] else None
         note = "TIMED OUT: estimate from the steps logged" if r["timed_out"] else r.get("error", "")
         print(f"{name:<24}{fmt(r['tokens_per_s'], '.1f'):>10}{fmt(share, '.1%'):>10}"
               f"{fmt(r.get('train_seconds'), '.1f'):>10}{fmt(r.get('tokens'), 'd'):>9}"
-              f"{fmt(r['peak_rss_gib'], '.2f'):>14}{fmt(r.get('final_loss'), '.4f'):>12}  {note}")
+              f"{fmt(r['peak_rss_gib'], '.2f'):>14}{fmt(r.get('final_loss'), '.4f'):>12}"
+              f"{fmt(r.get('loss_at_equal_step'), '.4f'):>10}  {note}")
         r["roofline_share"] = round(r["tokens_per_s"] / roofline, 4) if r["tokens_per_s"] else None
     tt = runs.get("tooltune", {})
     ratios = {}
@@ -318,6 +329,7 @@ def main() -> int:
     summary = {"max_samples": args.max_samples, "matmul_gflops": peak, "n_params": n_params,
                "roofline_tokens_per_s": round(roofline, 1),
                "tooltune_roofline_share": tt.get("roofline_share"), "ratios": ratios,
+               "equal_step": equal_step,
                "timed_out": [n for n, r in runs.items() if r["timed_out"]], "runs": runs,
                "outputs": str(work) if args.keep else None}
     print(json.dumps(summary))
