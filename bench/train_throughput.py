@@ -13,7 +13,7 @@ subprocess; what is measured:
   LLaMA-Factory's `train_runtime` (HF Trainer).
 - peak RSS: the process tree's summed RSS, polled every 0.2 s with psutil; the max is kept.
 - final loss: the last logged training loss (every step is logged); loss@S: the mean of the losses
-  logged at steps S-2..S, S being the fewest steps any finished run took (packing puts more
+  logged at steps 1..S, S being the fewest steps any finished run took (packing puts more
   conversations in a step, so the runs differ in step count).
 - roofline: this CPU's matmul peak (2048x576 @ 576x1536, fp32 and bf16, warmed up), measured in the
   same run; roofline tokens/s = peak FLOP/s of the faster dtype / (4 * n_params) (forward 2N plus
@@ -302,13 +302,14 @@ def main() -> int:
     print(f"\nmatmul peak GFLOP/s: fp32 {peak['float32']}, bf16 {peak['bfloat16']}; model params {n_params:,}; "
           f"LoRA roofline {roofline:,.0f} tokens/s; max_samples {args.max_samples}")
     # Packing puts more conversations in a step, so the runs take different numbers of steps;
-    # compare losses at the same optimizer step: the mean of the 3 logged losses up to step S.
+    # compare losses over the same optimizer steps: the mean of the losses of steps 1..S (one
+    # batch's loss swings 0.7-1.5 with its conversations, too much to compare single steps).
     equal_step = min((r["steps"] for r in runs.values() if r.get("loss_curve") and not r["timed_out"]), default=0)
     for r in runs.values():
-        window = [loss for step, loss in r.get("loss_curve", []) if equal_step - 3 < step <= equal_step]
+        window = [loss for step, loss in r.get("loss_curve", []) if step <= equal_step]
         r["loss_at_equal_step"] = round(sum(window) / len(window), 4) if equal_step and window else None
     print(f"{'system':<24}{'tokens/s':>10}{'roofline':>10}{'train s':>10}{'tokens':>9}{'peak RSS GiB':>14}"
-          f"{'final loss':>12}{f'loss@{equal_step}':>10}  note")
+          f"{'final loss':>12}{f'loss@1-{equal_step}':>12}  note")
     fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
     for name, r in runs.items():
         share = r["tokens_per_s"] / roofline if r["tokens_per_s"] else None
@@ -316,7 +317,7 @@ def main() -> int:
         print(f"{name:<24}{fmt(r['tokens_per_s'], '.1f'):>10}{fmt(share, '.1%'):>10}"
               f"{fmt(r.get('train_seconds'), '.1f'):>10}{fmt(r.get('tokens'), 'd'):>9}"
               f"{fmt(r['peak_rss_gib'], '.2f'):>14}{fmt(r.get('final_loss'), '.4f'):>12}"
-              f"{fmt(r.get('loss_at_equal_step'), '.4f'):>10}  {note}")
+              f"{fmt(r.get('loss_at_equal_step'), '.4f'):>12}  {note}")
         r["roofline_share"] = round(r["tokens_per_s"] / roofline, 4) if r["tokens_per_s"] else None
     tt = runs.get("tooltune", {})
     ratios = {}
