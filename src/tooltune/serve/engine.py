@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from tooltune.serve.fast_decode import build_fast_decoder
 from tooltune.serve.kv_cache import SlotCache
 from tooltune.serve.prefix_cache import PrefixCache
 from tooltune.serve.sampling import sample_next
@@ -114,6 +115,8 @@ class Engine:
         # With several LoRA adapters loaded, each row names its own (peft's mixed-batch forward);
         # otherwise the model runs as it is (merged, or with its one active adapter).
         self.adapter_names: set[str] = set(getattr(model, "peft_config", {}) or {}) if multi_adapter else set()
+        # Decode steps skip transformers' forward glue where the architecture allows (fast_decode.py).
+        self.fast = None if self.adapter_names else build_fast_decoder(model)
         self._waiting: deque[_Sequence] = deque()
         self._running: list[_Sequence] = []   # row i of the cache is _running[i]
         self._lock = threading.Lock()
@@ -332,8 +335,12 @@ class Engine:
         draft = self._draft(seqs[0]) if len(seqs) == 1 else []
         cache.prepare_step(1 + len(draft))
         ids = torch.tensor([[s.generated[-1], *draft] for s in seqs], device=self.device)
-        logits = self._forward(ids, cache.positions(), cache.attention_mask(), cache, self._adapter_list(seqs),
-                               keep=1 + len(draft))
+        if self.fast is not None:
+            logits = self.fast(ids, cache, keep=1 + len(draft))
+            logits = logits[:, -1] if not draft else logits
+        else:
+            logits = self._forward(ids, cache.positions(), cache.attention_mask(), cache,
+                                   self._adapter_list(seqs), keep=1 + len(draft))
         if draft:
             self._accept_draft(seqs[0], draft, logits[0])
         else:

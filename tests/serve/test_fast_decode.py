@@ -1,0 +1,123 @@
+"""The lean decode forward against transformers' forward, step by step over the same KV cache."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from tooltune.serve.engine import _cache_keyword
+from tooltune.serve.fast_decode import build_fast_decoder
+from tooltune.serve.kv_cache import SlotCache
+from tooltune.serve.packed_linear import pack_linear_layers
+
+
+def _slot_cache(model, prompts) -> SlotCache:
+    """A SlotCache holding each prompt's keys/values, prefilled by transformers one at a time."""
+    from transformers import DynamicCache
+
+    cfg = model.config
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    cache = SlotCache(cfg.num_hidden_layers, cfg.num_key_value_heads, head_dim, torch.float32, max_rows=8)
+    for p in prompts:
+        dyn = DynamicCache()
+        model(input_ids=torch.tensor([p]), use_cache=True, **{_cache_keyword(model): dyn})
+        cache.add([layer.keys for layer in dyn.layers], [layer.values for layer in dyn.layers])
+    return cache
+
+
+def _stock_step(model, ids, cache, keep):
+    cache.prepare_step(ids.shape[1])
+    out = model(input_ids=ids, position_ids=cache.positions(), attention_mask=cache.attention_mask(),
+                use_cache=True, logits_to_keep=keep, **{_cache_keyword(model): cache})
+    return out.logits.float()
+
+
+def _fast_step(fast, ids, cache, keep):
+    cache.prepare_step(ids.shape[1])
+    return fast(ids, cache, keep=keep)
+
+
+def _greedy_both_ways(stock_model, fast_model, prompts, steps=12) -> float:
+    """Greedy decoding with transformers' forward and with the fast one, each over its own cache:
+    asserts the same tokens every step; returns the largest logit difference (relative)."""
+    fast = build_fast_decoder(fast_model)
+    assert fast is not None
+    stock_cache, fast_cache = _slot_cache(stock_model, prompts), _slot_cache(stock_model, prompts)
+    ids = torch.tensor([[p[-1]] for p in prompts])
+    worst = 0.0
+    with torch.inference_mode():
+        # First a step checking 3 tokens per row, as a speculative draft does; then plain steps.
+        for q in [3] + [1] * steps:
+            step = ids.repeat(1, q)
+            a = _stock_step(stock_model, step, stock_cache, q)
+            b = _fast_step(fast, step, fast_cache, q)
+            worst = max(worst, ((a - b).abs().max() / a.abs().max()).item())
+            assert torch.equal(a.argmax(-1), b.argmax(-1))
+            stock_cache.advance(1)
+            fast_cache.advance(1)
+            ids = a[:, -1].argmax(-1, keepdim=True)
+    return worst
+
+
+@pytest.fixture(scope="module")
+def smol_pair(smollm2_path):
+    """SmolLM2 as transformers runs it, and a packed copy (what `tooltune api` serves)."""
+    from tooltune.model.loader import load_model, load_tokenizer
+    stock = load_model(str(smollm2_path), dtype="fp32").eval()
+    packed = copy.deepcopy(stock)
+    pack_linear_layers(packed)
+    return stock, packed, load_tokenizer(str(smollm2_path))
+
+
+def test_smollm2_fast_steps_match_transformers(smol_pair):
+    stock, packed, tok = smol_pair
+    prompts = [tok(t)["input_ids"] for t in ("The capital of France is", "def fibonacci(n):\n    ",
+                                             "Three colors: red, green,")]
+    worst = _greedy_both_ways(stock, packed, prompts)
+    assert worst < 1e-4  # relative to the largest logit: summation order only
+
+
+def test_fused_projections_replace_the_separate_packed_ones(smol_pair):
+    packed = copy.deepcopy(smol_pair[0])
+    pack_linear_layers(packed)
+    fast = build_fast_decoder(packed)
+    layer = packed.get_decoder().layers[0]
+    assert fast.qkv[0] is not None and fast.gate_up[0] is not None
+    # prefill now runs q/k/v/gate/up on the plain weights (as fast at prefill sizes); o/down stay packed
+    assert "_packed_weight" not in layer.self_attn.q_proj.__dict__
+    assert "_packed_weight" in layer.self_attn.o_proj.__dict__
+
+
+def test_qwen2_biases_and_unpacked_layers():
+    """Qwen2's q/k/v carry biases; an unpacked model calls its modules as they are."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(0)
+    cfg = Qwen2Config(vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+    stock = Qwen2ForCausalLM(cfg).eval()
+    with torch.no_grad():
+        for layer in stock.model.layers:  # random init leaves biases at zero: make them count
+            for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj):
+                proj.bias.normal_(0, 0.5)
+    prompts = [[5, 17, 42, 99, 7], [3, 1, 4, 1, 5, 9, 2, 6]]
+    packed = copy.deepcopy(stock)
+    pack_linear_layers(packed)
+    assert _greedy_both_ways(stock, packed, prompts) < 1e-4
+    assert _greedy_both_ways(stock, copy.deepcopy(stock), prompts) < 1e-4
+
+
+def test_other_architectures_keep_transformers_forward():
+    from peft import LoraConfig, get_peft_model
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig, LlamaConfig, LlamaForCausalLM
+
+    gemma = Gemma3ForCausalLM(Gemma3TextConfig(vocab_size=300, hidden_size=64, intermediate_size=128,
+                                               num_hidden_layers=2, num_attention_heads=4,
+                                               num_key_value_heads=1, head_dim=16))
+    assert build_fast_decoder(gemma) is None
+    llama = LlamaForCausalLM(LlamaConfig(vocab_size=300, hidden_size=64, intermediate_size=128,
+                                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2))
+    assert build_fast_decoder(llama) is not None
+    lora = get_peft_model(llama, LoraConfig(r=4, target_modules=["q_proj"]))
+    assert build_fast_decoder(lora) is None
