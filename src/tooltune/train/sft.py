@@ -21,6 +21,7 @@ from tooltune.config import to_dict
 from tooltune.errors import UserError
 from tooltune.fsutil import atomic_write_text
 from tooltune.train import packed_attention
+from tooltune.train.lora_kernel import use_lora_kernel
 from tooltune.train.args import TrainConfig
 from tooltune.train.batching import collate, make_batches, pack, token_chunks, unpacked
 from tooltune.train.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
@@ -153,6 +154,8 @@ def run_train(cfg: TrainConfig, log=print) -> dict:
         model.gradient_checkpointing_enable()
         model.enable_input_require_grads()
     model = apply_finetuning(model, cfg)
+    if cfg.finetuning_type == "lora":
+        use_lora_kernel(model)  # base + low-rank term in one GEMM pass each way (lora_kernel.py)
     causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
     attn_before = causal_lm.config._attn_implementation
     if cfg.packing and not torch.cuda.is_available() and cfg.flash_attn in ("auto", "sdpa"):
