@@ -30,8 +30,9 @@ def build_fast_decoder(model: nn.Module) -> FastDecoder | None:
     decoder = model.get_decoder()
     layers = getattr(decoder, "layers", None)
     cfg = model.config
-    if not layers or any(type(layer).__name__ not in _SUPPORTED for layer in layers):
-        return None
+    if not layers or any(type(layer).__name__ not in _SUPPORTED
+                         or not type(layer).__module__.startswith("transformers.models.") for layer in layers):
+        return None  # remote code may reuse a name for a different layout
     if getattr(cfg, "sliding_window", None) and getattr(cfg, "use_sliding_window", True):
         return None  # windowed layers: the SlotCache's per-layer masks, through transformers
     act = getattr(cfg, "hidden_act", "silu")
