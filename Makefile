@@ -13,7 +13,7 @@ $(BIN)/tooltune: pyproject.toml scripts/install.sh
 # on held-out conversations before and after, and say where the adapter is.
 demo: install
 	$(BIN)/tooltune models pull smollm2-135m-instruct
-	$(BIN)/tooltune data synth -o data/tooltune_demo.json -n 320 --seed 0 --distractors 1 --langs en
+	$(BIN)/tooltune data synth -o data/tooltune_demo.json -n 240 --seed 0 --distractors 1 --langs en
 	$(BIN)/tooltune train examples/demo_agent.yaml overwrite_output_dir=true
 
 test: install
