@@ -3,8 +3,8 @@
 A decode step computes a handful of rows, so the glue around the matmuls costs as much as they
 do: transformers' forward builds masks, dispatches through attention interfaces and, with a
 padding mask, copies every layer's key/value window once per query head group (`repeat_kv`).
-On SmolLM2-135M (2-core AVX2 CPU, fp32) that glue was ~20 ms of a 56 ms one-row step, and the
-repeated keys made attention at 12 rows ~4x slower than reading them once.
+On SmolLM2-135M (2-core AVX2 CPU, fp32) that glue was ~20 ms of a 56 ms one-row step. Measured
+side by side in one process, this forward makes a decode step 12-18% faster at 1 to 16 rows.
 
 This runs the same modules (the model's own norms, rotary embedding and linear layers, packed or
 not) in the same order with the same math; only attention is written out: each query head group
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from transformers.models.llama.modeling_llama import apply_rotary_pos_emb  # Mistral/Qwen2 share it
 
 from tooltune.serve.kv_cache import SlotCache
 
@@ -49,9 +50,9 @@ class FastDecoder:
         attn = self.decoder.layers[0].self_attn
         self.head_dim, self.scaling = attn.head_dim, attn.scaling
         self.groups = attn.num_key_value_groups
-        # q/k/v and gate/up as one packed matmul each: at one row that is ~3 ms of a ~50 ms step
-        # fewer (fewer passes over the input, fewer calls). Prefill's big matmuls then take the
-        # plain weights, which are as fast at that size, so the packed copies aren't doubled.
+        # q/k/v and gate/up as one packed matmul each: one pass over the input instead of 3 and 2
+        # (~3 ms saved per one-row step). Prefill's big matmuls then take the plain weights, which
+        # are as fast at that size, so the packed copies aren't doubled.
         self.qkv = [_fuse_packed([l.self_attn.q_proj, l.self_attn.k_proj, l.self_attn.v_proj])
                     for l in self.decoder.layers]
         self.gate_up = [_fuse_packed([l.mlp.gate_proj, l.mlp.up_proj]) for l in self.decoder.layers]
@@ -59,8 +60,6 @@ class FastDecoder:
     @torch.inference_mode()
     def __call__(self, input_ids: torch.Tensor, cache: SlotCache, keep: int = 1) -> torch.Tensor:
         """fp32 logits of the last `keep` positions of a decode step: ``[batch, keep, vocab]``."""
-        from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
-
         b, q = input_ids.shape
         d, g = self.head_dim, self.groups
         x = self.decoder.embed_tokens(input_ids)
@@ -100,7 +99,7 @@ def _fuse_packed(linears: list[nn.Linear]):
     weight = torch.cat([m.weight.detach() for m in linears])
     biases = [m.bias for m in linears]
     bias = None if all(b is None for b in biases) else torch.cat(
-        [b.detach() if b is not None else torch.zeros(m.out_features) for m, b in zip(linears, biases)])
+        [b.detach() if b is not None else torch.zeros(m.out_features, dtype=m.weight.dtype) for m, b in zip(linears, biases)])
     for m in linears:  # back to the plain forward for prefill; the fused copy serves decoding
         del m._packed_weight
         del m.forward
