@@ -116,7 +116,7 @@ class Engine:
         # otherwise the model runs as it is (merged, or with its one active adapter).
         self.adapter_names: set[str] = set(getattr(model, "peft_config", {}) or {}) if multi_adapter else set()
         # Decode steps skip transformers' forward glue where the architecture allows (fast_decode.py).
-        self.fast = None if self.adapter_names else build_fast_decoder(model)
+        self.fast = build_fast_decoder(model)  # None for peft models, so for several adapters too
         self._waiting: deque[_Sequence] = deque()
         self._running: list[_Sequence] = []   # row i of the cache is _running[i]
         self._lock = threading.Lock()

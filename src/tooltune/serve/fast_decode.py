@@ -44,7 +44,6 @@ def build_fast_decoder(model: nn.Module) -> FastDecoder | None:
 
 class FastDecoder:
     def __init__(self, model: nn.Module):
-        self.model = model
         self.decoder = model.get_decoder()
         self.head = model.get_output_embeddings()
         attn = self.decoder.layers[0].self_attn
