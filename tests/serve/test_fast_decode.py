@@ -11,6 +11,8 @@ from tooltune.serve.fast_decode import build_fast_decoder
 from tooltune.serve.kv_cache import SlotCache
 from tooltune.serve.packed_linear import pack_linear_layers
 
+THREADS = torch.get_num_threads()
+
 
 def _slot_cache(model, prompts) -> SlotCache:
     """A SlotCache holding each prompt's keys/values, prefilled by transformers one at a time."""
@@ -78,6 +80,19 @@ def test_smollm2_fast_steps_match_transformers(smol_pair):
     assert worst < 1e-4  # relative to the largest logit: summation order only
 
 
+def test_smollm2_one_row_steps_match_transformers(smol_pair):
+    """A lone request: its steps take the plain weights cut into one block per core (one bmm)."""
+    stock, _, tok = smol_pair
+    packed = copy.deepcopy(stock)
+    pack_linear_layers(packed)
+    torch.set_num_threads(2)  # the split needs at least two threads; restored below
+    try:
+        worst = _greedy_both_ways(stock, packed, [tok("Once upon a time")["input_ids"]])
+    finally:
+        torch.set_num_threads(THREADS)
+    assert worst < 1e-4
+
+
 def test_fused_projections_replace_the_separate_packed_ones(smol_pair):
     packed = copy.deepcopy(smol_pair[0])
     pack_linear_layers(packed)
@@ -87,6 +102,9 @@ def test_fused_projections_replace_the_separate_packed_ones(smol_pair):
     # prefill now runs q/k/v/gate/up on the plain weights (as fast at prefill sizes); o/down stay packed
     assert "_packed_weight" not in layer.self_attn.q_proj.__dict__
     assert "_packed_weight" in layer.self_attn.o_proj.__dict__
+    # and the modules' plain weights are views of the fused one: no second copy
+    assert layer.self_attn.k_proj.weight.data_ptr() == fast.qkv[0].weight[576:].data_ptr()
+    assert layer.mlp.gate_proj.weight.data_ptr() == fast.gate_up[0].weight.data_ptr()
 
 
 def test_qwen2_biases_and_unpacked_layers():
