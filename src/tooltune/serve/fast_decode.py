@@ -7,8 +7,9 @@ On SmolLM2-135M (2-core AVX2 CPU, fp32) that glue was ~20 ms of a 56 ms one-row 
 side by side in one process, this forward makes a decode step 12-18% faster at 1 to 16 rows.
 
 This runs the same modules (the model's own norms, rotary embedding and linear layers, packed or
-not) in the same order with the same math; only attention is written out: each query head group
-multiplies the cached keys of its one key/value head directly. Prefill stays on transformers'
+not) in the same order with the same math. Attention is written out: each query head group
+multiplies the cached keys of its one key/value head directly; so are rotary (queries and keys in
+one pass) and RMSNorm (torch's one-op form), which save op dispatches. Prefill stays on transformers'
 forward (a few big matmuls: glue is noise there), and so does every model this doesn't recognise.
 """
 from __future__ import annotations
