@@ -135,6 +135,14 @@ def test_stop_strings_length_and_cancel(engine, prompts):
     assert engine.stats().running == 0
 
 
+def test_an_engine_answers_again_after_shutdown(engine, prompts):
+    params = SamplingParams(max_tokens=8, temperature=0)
+    before, _ = _text(engine.submit(prompts[2], params))
+    engine.shutdown()
+    after, last = _text(engine.submit(prompts[2], params))  # submit starts it again
+    assert after == before and last.finish_reason in ("stop", "length")
+
+
 def test_a_failing_request_fails_alone(engine, prompts):
     good = engine.submit(prompts[2], SamplingParams(max_tokens=8, temperature=0))
     bad = engine.submit([10**7, 5, 6], SamplingParams(max_tokens=8, temperature=0))  # no such token

@@ -133,6 +133,7 @@ class Engine:
 
     def start(self) -> Engine:
         if self._thread is None:
+            self._stop.clear()  # a shut-down engine starts again (a new request calls start)
             self._thread = threading.Thread(target=self._loop, name="tooltune-engine", daemon=True)
             self._thread.start()
         return self
