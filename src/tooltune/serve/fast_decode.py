@@ -49,6 +49,7 @@ class FastDecoder:
         attn = self.decoder.layers[0].self_attn
         self.head_dim, self.scaling = attn.head_dim, attn.scaling
         self.groups, self.heads = attn.num_key_value_groups, self.decoder.config.num_attention_heads
+        self.kv_heads = self.heads // self.groups
         self.norms = [(_rms_norm(l.input_layernorm), _rms_norm(l.post_attention_layernorm)) for l in self.decoder.layers]
         self.final_norm = _rms_norm(self.decoder.norm)
         # q/k/v and gate/up as one matmul each: one pass over the input instead of 3 and 2.
@@ -63,7 +64,7 @@ class FastDecoder:
     def __call__(self, input_ids: torch.Tensor, cache: SlotCache, keep: int = 1) -> torch.Tensor:
         """fp32 logits of the last `keep` positions of a decode step: ``[batch, keep, vocab]``."""
         b, q = input_ids.shape
-        d, g, half = self.head_dim, self.groups, self.head_dim // 2
+        d, g, half, kv = self.head_dim, self.groups, self.head_dim // 2, self.kv_heads
         x = self.decoder.embed_tokens(input_ids)
         cos, sin = self.decoder.rotary_emb(x, cache.positions())    # [b, q, d]
         # Rotary embedding as x * cos + roll(x, d/2) * sin', where sin' carries rotate_half's sign:
@@ -76,7 +77,6 @@ class FastDecoder:
             mlp = layer.mlp
             h = self.norms[i][0](x)
             qkv = self.qkv[i](h, split=False).view(b, q, -1, d)     # [b, q, heads + 2 kv_heads, d]
-            kv = (qkv.shape[2] - self.heads) // 2
             qk = qkv[:, :, :self.heads + kv]
             qk = qk * cos + qk.roll(half, dims=-1) * sin            # queries and keys rotated at once
             qs = qk[:, :, :self.heads].transpose(1, 2)              # [b, heads, q, d]
