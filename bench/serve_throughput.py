@@ -326,6 +326,7 @@ def engine_split(before: dict, after: dict) -> dict:
     d = {k: after.get(k, 0) - before.get(k, 0) for k in after}
     steps = d.get("decode_steps") or 1
     return {"prefill_s": round(d.get("prefill_s", 0), 2), "prefill_tokens": int(d.get("prefill_tokens", 0)),
+            "chunked_prefill_tokens": int(d.get("chunked_prefill_tokens", 0)),
             "decode_s": round(d.get("decode_s", 0), 2), "decode_steps": int(d.get("decode_steps", 0)),
             "ms_per_step": round(1e3 * d.get("decode_s", 0) / steps, 1),
             "rows_per_step": round(d.get("decode_rows", 0) / steps, 1),

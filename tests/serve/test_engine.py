@@ -80,15 +80,16 @@ def test_batched_greedy_equals_generate_one_by_one(smol, prompts):
 
 
 def test_prompts_prefilled_together_answer_as_alone(smol, prompts):
-    """Queued requests are prefilled in one padded forward (with and without cached prefixes)."""
+    """Queued requests are prefilled in one padded forward (with and without cached prefixes):
+    the path of models without the lean forward, here forced with chunk_tokens=0."""
     model, tok = smol
     params = SamplingParams(max_tokens=12, temperature=0)
     alone = []
     for p in prompts:
-        engine = Engine(model, tok, stop_token_ids=_stops(tok), prefix_cache_tokens=0)
+        engine = Engine(model, tok, stop_token_ids=_stops(tok), prefix_cache_tokens=0, chunk_tokens=0)
         alone.append(engine.generate_all([p], params)[0])
         engine.shutdown()
-    engine = Engine(model, tok, stop_token_ids=_stops(tok))
+    engine = Engine(model, tok, stop_token_ids=_stops(tok), chunk_tokens=0)
     engine._thread = threading.current_thread()  # driven by hand below: every prompt waits first
     sizes = []
     take_group = engine._take_group
@@ -102,6 +103,38 @@ def test_prompts_prefilled_together_answer_as_alone(smol, prompts):
                     engine._decode_step()
         assert ["".join(o.text for o in h) for h in handles] == alone, f"round {round_}"
     assert max(sizes) > 1 and engine.stats().prefix_cache_hits >= 3
+
+
+
+def test_prompts_joining_mid_stream_are_prefilled_in_chunks(smol, prompts):
+    """Requests arriving while another decodes are prefilled inside its decode steps, 16 prompt
+    tokens a step (chunked prefill): every answer is still transformers' greedy one."""
+    model, tok = smol
+    stops = _stops(tok)
+    expected = []
+    for p in prompts:
+        out = model.generate(torch.tensor([p]), max_new_tokens=16, do_sample=False, eos_token_id=stops,
+                             pad_token_id=tok.pad_token_id)[0, len(p):].tolist()
+        expected.append(tok.decode([t for t in out if t not in stops]))
+    engine = Engine(model, tok, stop_token_ids=stops, chunk_tokens=16, prefix_cache_tokens=0)
+    steps = []  # (decoding rows, prompt pieces) of each step
+    next_chunks = engine._next_chunks
+    engine._next_chunks = lambda: steps.append((len(engine._running), len(c := next_chunks()))) or c
+    engine.start()
+    try:
+        params = SamplingParams(max_tokens=16, temperature=0)
+        first = engine.submit(prompts[0], params)
+        stream = iter(first)
+        head = next(stream)  # it decodes now: the others join its steps
+        rest = [engine.submit(p, params) for p in prompts[1:]]
+        got = [head.text + "".join(o.text for o in stream)] + [_text(h)[0] for h in rest]
+        assert got == expected
+    finally:
+        engine.shutdown()
+    assert engine.timing["chunked_prefill_tokens"] == sum(len(p) for p in prompts)
+    assert engine.timing["prefill_tokens"] == 0
+    assert any(rows and pieces for rows, pieces in steps)           # prompts shared steps with rows
+    assert sum(pieces for _, pieces in steps) > len(prompts)        # and long ones took several
 
 
 def test_seeded_sampling_same_alone_or_batched(engine, prompts):

@@ -94,6 +94,48 @@ def test_smollm2_one_row_steps_match_transformers(smol_pair):
     assert worst < 1e-4
 
 
+
+def test_prompt_chunks_inside_decode_steps_match_transformers_prefill(smol_pair):
+    """Chunked prefill: a prompt computed 15 tokens a step in the same forward as two decoding rows
+    ends with transformers' prefill keys/values and last logits, and the rows' own logits are
+    those of steps without the chunks."""
+    from transformers import DynamicCache
+
+    from tooltune.serve.fast_decode import PrefillChunk
+
+    stock, packed, tok = smol_pair
+    fast = build_fast_decoder(packed)
+    rows = [tok(t)["input_ids"] for t in ("The capital of France is", "def fibonacci(n):\n    ")]
+    prompt = tok("Three colors: red, green, and blue. Four seasons: spring, summer, autumn and "
+                 "winter. Five senses: sight, hearing, smell, taste and")["input_ids"]
+    assert len(prompt) > 30
+    with torch.inference_mode():
+        ref_cache = DynamicCache()
+        ref = stock(input_ids=torch.tensor([prompt]), use_cache=True, **{_cache_keyword(stock): ref_cache})
+        with_chunks, without = _slot_cache(stock, rows), _slot_cache(stock, rows)
+        heads, dim, layers = stock.config.num_key_value_heads, 64, stock.config.num_hidden_layers
+        keys = [torch.zeros(1, heads, 0, dim)] * layers
+        values = list(keys)
+        ids = torch.tensor([[p[-1]] for p in rows])
+        done = 0
+        while done < len(prompt):
+            chunk = PrefillChunk(prompt[done:done + 15], done, keys, values)  # extends keys/values
+            b = _fast_step(fast, ids, without, 1)
+            with_chunks.prepare_step(1)
+            a = fast(ids, with_chunks, keep=1, chunks=[chunk])
+            assert torch.allclose(a, b, atol=1e-4 * b.abs().max().item())
+            with_chunks.advance(1)
+            without.advance(1)
+            ids = b[:, -1].argmax(-1, keepdim=True)
+            done += len(chunk.ids)
+        for layer in range(layers):
+            assert torch.allclose(keys[layer], ref_cache.layers[layer].keys, atol=1e-4)
+            assert torch.allclose(values[layer], ref_cache.layers[layer].values, atol=1e-4)
+        last = ref.logits[0, -1]
+        assert ((chunk.logits - last).abs().max() / last.abs().max()).item() < 1e-4
+        assert chunk.logits.argmax() == last.argmax()
+
+
 def test_fused_projections_replace_the_separate_packed_ones(smol_pair):
     packed = copy.deepcopy(smol_pair[0])
     pack_linear_layers(packed)

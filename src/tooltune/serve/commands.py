@@ -28,6 +28,9 @@ class ApiConfig:
     max_waiting: int = 256                      # queued beyond that: 429 with Retry-After
     max_model_len: int | None = None
     prefix_cache_tokens: int = 16384
+    # prompt tokens a decode step takes in (chunked prefill): larger starts new requests sooner,
+    # smaller keeps running streams smoother; 0 prefills in forwards of their own
+    prefill_chunk_tokens: int = 512
     speculative: bool = True                    # prompt-lookup drafts for a lone greedy request (exact)
     # int8: CPU weights in int8, decode steps ~1.3x (1 row) to ~1.6x (12 rows) faster; lossy, and since
     # activation scales are per forward, a reply can change with what it is batched with
@@ -109,7 +112,7 @@ def cmd_api(args) -> int:
         template=cfg.template, served_name=cfg.served_model_name, dtype=cfg.dtype, device=cfg.device,
         max_batch=cfg.max_batch, max_waiting=cfg.max_waiting, max_model_len=cfg.max_model_len,
         prefix_cache_tokens=cfg.prefix_cache_tokens, quantize=cfg.quantize,
-        speculative=cfg.speculative)
+        speculative=cfg.speculative, prefill_chunk_tokens=cfg.prefill_chunk_tokens)
     limits = Limits(max_body_bytes=int(cfg.max_body_mb * 1024 * 1024), max_messages=cfg.max_messages)
     app = create_app(served, api_key=cfg.api_key, limits=limits)
     served.engine.start()

@@ -1,11 +1,14 @@
 """Continuous batching: every running request decodes in one batched forward per step.
 
-One thread owns the model. Each loop: drop cancelled requests, admit waiting ones (prefilled
-together in one padded forward, each reusing the longest cached prefix of its prompt, e.g. a
-shared system prompt and tool list), then one decode step for the whole batch over a `SlotCache`. Requests join and leave between steps, so a
-short answer never waits for a long one. Each request gets an iterator of `Output` events
-(async in the server, plain in scripts); cancelling it (a client that hung up) frees its row
-before the next step.
+One thread owns the model. Each loop: drop cancelled requests, admit waiting ones, then one
+decode step for the whole batch over a `SlotCache`. A prompt reuses the longest cached prefix it
+shares with an earlier one (a system prompt and tool list), and the rest is computed inside the
+decode steps, `chunk_tokens` a step in the same matmuls as the running rows (chunked prefill), so
+newcomers neither stall the running streams for a forward of their own nor wait for them. Models
+without the lean forward (fast_decode.py) prefill newcomers together in one padded forward
+instead. Requests join and leave between steps, so a short answer never waits for a long one.
+Each request gets an iterator of `Output` events (async in the server, plain in scripts);
+cancelling it (a client that hung up) frees its row before the next step.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from tooltune.serve.fast_decode import build_fast_decoder
+from tooltune.serve.fast_decode import PrefillChunk, build_fast_decoder
 from tooltune.serve.kv_cache import SlotCache
 from tooltune.serve.prefix_cache import PrefixCache
 from tooltune.serve.sampling import sample_next
@@ -87,6 +90,9 @@ class _Sequence:
     cached_tokens: int = 0
     draft_pause: int = 0     # steps to go before drafting again, after drafts the model refused
     draft_backoff: int = 0
+    # chunked prefill (prefill inside decode steps): the prompt's keys/values computed so far
+    keys: list = field(default_factory=list)
+    values: list = field(default_factory=list)
 
 
 class Engine:
@@ -95,13 +101,13 @@ class Engine:
     def __init__(self, model, tokenizer, *, stop_token_ids: list[int], max_model_len: int | None = None,
                  max_batch: int = 32, max_waiting: int = 256, prefix_cache_tokens: int = 16384,
                  prefill_budget: int = 2048, multi_adapter: bool = False, speculative: bool = True,
-                 draft_tokens: int = 4):
+                 draft_tokens: int = 4, chunk_tokens: int = 512):
         self.model, self.tokenizer = model, tokenizer
         self.stop_token_ids = set(stop_token_ids)
         cfg = getattr(model.config, "text_config", None) or model.config
         self.max_model_len = int(max_model_len or getattr(cfg, "max_position_embeddings", 4096))
         self.max_batch, self.max_waiting, self.prefill_budget = max_batch, max_waiting, prefill_budget
-        self.speculative, self.draft_tokens = speculative, draft_tokens
+        self.speculative, self.draft_tokens, self.chunk_tokens = speculative, draft_tokens, chunk_tokens
         self.device = next(model.parameters()).device
         self._cache_keyword = _cache_keyword(model)
         dtype = next(model.parameters()).dtype
@@ -117,8 +123,10 @@ class Engine:
         self.adapter_names: set[str] = set(getattr(model, "peft_config", {}) or {}) if multi_adapter else set()
         # Decode steps skip transformers' forward glue where the architecture allows (fast_decode.py).
         self.fast = build_fast_decoder(model)  # None for peft models, so for several adapters too
+        self._vocab = model.get_input_embeddings().num_embeddings
         self._waiting: deque[_Sequence] = deque()
         self._running: list[_Sequence] = []   # row i of the cache is _running[i]
+        self._prefilling: list[_Sequence] = []  # prompts being prefilled inside decode steps
         self._lock = threading.Lock()
         self._wakeup = threading.Event()
         self._stop = threading.Event()
@@ -126,7 +134,7 @@ class Engine:
         self.generated_tokens = 0
         # Where the engine's time goes (seconds, tokens, steps), for /health and benchmarks.
         self.timing = {"prefill_s": 0.0, "prefill_tokens": 0, "decode_s": 0.0, "decode_steps": 0, "decode_rows": 0,
-                       "draft_tokens": 0, "draft_accepted": 0}
+                       "draft_tokens": 0, "draft_accepted": 0, "chunked_prefill_tokens": 0}
         self._seeds = itertools.count(int(time.time() * 1000) % (2**31))
 
     # ----------------------------------------------------------- public
@@ -171,7 +179,8 @@ class Engine:
         return ["".join(out.text for out in handle) for handle in handles]
 
     def stats(self) -> EngineStats:
-        return EngineStats(running=len(self._running), waiting=len(self._waiting), max_batch=self.max_batch,
+        return EngineStats(running=len(self._running) + len(self._prefilling), waiting=len(self._waiting),
+                           max_batch=self.max_batch,
                            max_waiting=self.max_waiting, generated_tokens=self.generated_tokens,
                            prefix_cache_hits=self.prefix_cache.hits,
                            extra={k: round(v, 3) for k, v in self.timing.items()})
@@ -187,26 +196,28 @@ class Engine:
                 with torch.inference_mode():
                     self._drop_cancelled()
                     self._admit()
-                    if self._running:
+                    if self._running or self._prefilling:
                         self._decode_step()
                     else:
                         self._wakeup.wait(timeout=0.5)
                         self._wakeup.clear()
             except Exception:  # noqa: BLE001 - one bad step must not kill the server: fail its requests
                 log.exception("engine step failed; aborting the running requests")
-                for seq in self._running:
+                for seq in [*self._running, *self._prefilling]:
                     seq.handle._push(Output("", "abort", len(seq.prompt), len(seq.generated)))
                 self._running.clear()
+                self._prefilling.clear()
                 self.cache = SlotCache(self.cache.n_layers, self.cache.heads, self.cache.head_dim,
                                        self.cache.dtype, self.cache.device, self.cache.max_rows,
                                        self.cache.sliding_window, self.cache.layer_types)
-        for seq in [*self._running, *self._waiting]:
+        for seq in [*self._running, *self._prefilling, *self._waiting]:
             seq.handle._push(Output("", "abort", len(seq.prompt), len(seq.generated)))
 
     def _drop_cancelled(self) -> None:
         with self._lock:
             if any(s.handle.cancelled.is_set() for s in self._waiting):
                 self._waiting = deque(s for s in self._waiting if not s.handle.cancelled.is_set())
+        self._prefilling = [s for s in self._prefilling if not s.handle.cancelled.is_set()]
         for row in reversed(range(len(self._running))):
             if self._running[row].handle.cancelled.is_set():
                 self._remove(row)
@@ -218,10 +229,16 @@ class Engine:
             self._running[row] = last
 
     def _admit(self) -> None:
-        """Prefill waiting requests, several in one forward when that wastes little padding."""
+        """Start waiting requests. While rows decode (and the lean forward runs), their prompts join
+        the decode steps (chunked prefill); otherwise they are prefilled in forwards of their own,
+        several in one when that wastes little padding."""
+        if self.fast is not None and self.chunk_tokens > 0:
+            self._admit_into_steps()
+            return
         budget = self.prefill_budget
-        while len(self._running) < self.max_batch and budget > 0:
-            group = self._take_group(min(self.max_batch - len(self._running), 16), budget)
+        while len(self._running) + len(self._prefilling) < self.max_batch and budget > 0:
+            room = self.max_batch - len(self._running) - len(self._prefilling)
+            group = self._take_group(min(room, 16), budget)
             if not group:
                 return
             budget -= sum(len(seq.prompt) - reuse[2] for seq, reuse in group)
@@ -235,6 +252,63 @@ class Engine:
                     except Exception:  # noqa: BLE001 - this request fails alone; the batch goes on
                         log.exception("prefill failed; aborting that request")
                         seq.handle._push(Output("", "abort", len(seq.prompt), len(seq.generated)))
+
+    def _admit_into_steps(self) -> None:
+        """Waiting requests become prompts the next decode steps compute, `chunk_tokens` a step in
+        the same matmuls as the running rows. A prefill forward of their own would stall every
+        running stream for a whole pass over the weights, mostly for a few new tokens each (the
+        rest of a prompt is usually a cached prefix: system prompt, tool list)."""
+        while len(self._running) + len(self._prefilling) < self.max_batch:
+            with self._lock:
+                if not self._waiting:
+                    return
+                seq = self._waiting[0]
+            keys, values, reused = self.prefix_cache.lookup(seq.prompt, seq.adapter)
+            if any(_common_prefix(seq.prompt, other.prompt) > reused + 32 for other in self._prefilling):
+                return  # a prompt in progress will leave a longer prefix to reuse: wait for it
+            with self._lock:
+                if not self._waiting or self._waiting[0] is not seq:
+                    return
+                self._waiting.popleft()
+            if not seq.prompt or not 0 <= min(seq.prompt) <= max(seq.prompt) < self._vocab:
+                log.error("an empty prompt, or token ids outside the model's vocabulary; aborting that request")
+                seq.handle._push(Output("", "abort", len(seq.prompt), 0))
+                continue
+            if not reused:
+                c = self.cache
+                keys = values = [torch.zeros(1, c.heads, 0, c.head_dim, dtype=c.dtype, device=c.device)] * c.n_layers
+            seq.keys, seq.values, seq.cached_tokens = list(keys), list(values), reused
+            self.prefix_cache.hits += bool(reused)
+            self._prefilling.append(seq)
+
+    def _next_chunks(self) -> list[PrefillChunk]:
+        """This step's pieces of the prompts in progress: `chunk_tokens` in all, oldest first."""
+        chunks, budget = [], self.chunk_tokens
+        for seq in self._prefilling:
+            if budget <= 0:
+                break
+            done = seq.keys[0].shape[-2]
+            n = min(len(seq.prompt) - done, budget)
+            chunks.append(PrefillChunk(seq.prompt[done:done + n], done, seq.keys, seq.values))
+            budget -= n
+        self.timing["chunked_prefill_tokens"] += self.chunk_tokens - budget
+        return chunks
+
+    def _finish_chunks(self, chunks: list[PrefillChunk]) -> None:
+        """Prompts whose last piece just ran: sample their first token and join the decode rows."""
+        done = [(seq, c) for seq, c in zip(self._prefilling, chunks) if c.start + len(c.ids) == len(seq.prompt)]
+        if not done:
+            return
+        seqs = [seq for seq, _ in done]
+        tokens = sample_next(torch.stack([c.logits for _, c in done]), [s.params for s in seqs],
+                             [s.generator for s in seqs], [s.constraint for s in seqs])
+        for seq, token in zip(seqs, tokens):
+            self._prefilling.remove(seq)
+            self.prefix_cache.store(seq.prompt, seq.adapter, seq.keys, seq.values)
+            if not self._append(seq, token):
+                self.cache.add(seq.keys, seq.values)
+                self._running.append(seq)
+            seq.keys, seq.values = [], []  # the cache row (and the prefix cache) hold them now
 
     def _take_group(self, room: int, budget: int) -> list:
         """Waiting requests to prefill together, each with its prefix-cache hit (keys, values, n)."""
@@ -329,28 +403,47 @@ class Engine:
         self.timing["prefill_tokens"] += sum(news)
 
     def _decode_step(self) -> None:
+        """One token for every running row (or a lone row's token and its drafts), plus the next
+        pieces of the prompts being prefilled, in one forward."""
         cache, seqs = self.cache, self._running
         started = time.perf_counter()
-        self.timing["decode_steps"] += 1
-        self.timing["decode_rows"] += len(seqs)
-        draft = self._draft(seqs[0]) if len(seqs) == 1 else []
-        cache.prepare_step(1 + len(draft))
-        ids = torch.tensor([[s.generated[-1], *draft] for s in seqs], device=self.device)
+        chunks = self._next_chunks() if self._prefilling else []
+        if seqs:
+            self.timing["decode_steps"] += 1
+            self.timing["decode_rows"] += len(seqs)
+        draft = self._draft(seqs[0]) if len(seqs) == 1 and not chunks else []
+        if seqs:
+            cache.prepare_step(1 + len(draft))
+        ids = torch.tensor([[s.generated[-1], *draft] for s in seqs], dtype=torch.long,
+                           device=self.device).reshape(len(seqs), 1 + len(draft))
         if self.fast is not None:
-            logits = self.fast(ids, cache, keep=1 + len(draft))
+            try:
+                logits = self.fast(ids, cache, keep=1 + len(draft), chunks=chunks)
+            except Exception:
+                if not chunks:
+                    raise
+                # The running rows must not go down with a prompt: drop this step's prompts, redo it.
+                log.exception("a decode step with prefill chunks failed; aborting those requests")
+                for seq in self._prefilling[:len(chunks)]:
+                    seq.handle._push(Output("", "abort", len(seq.prompt), 0))
+                del self._prefilling[:len(chunks)]
+                chunks = []
+                logits = self.fast(ids, cache, keep=1 + len(draft))
             logits = logits[:, -1] if not draft else logits
         else:
             logits = self._forward(ids, cache.positions(), cache.attention_mask(), cache,
                                    self._adapter_list(seqs), keep=1 + len(draft))
         if draft:
             self._accept_draft(seqs[0], draft, logits[0])
-        else:
+        elif seqs:
             cache.advance()
             tokens = sample_next(logits, [s.params for s in seqs], [s.generator for s in seqs],
                                  [s.constraint for s in seqs])
             for row in reversed(range(len(seqs))):
                 if self._append(seqs[row], tokens[row]):
                     self._remove(row)
+        if chunks:
+            self._finish_chunks(chunks)
         self.timing["decode_s"] += time.perf_counter() - started
 
     # ------------------------------------------------- speculative decoding

@@ -14,6 +14,9 @@ forward (a few big matmuls: glue is noise there), and so does every model this d
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -61,40 +64,84 @@ class FastDecoder:
         self.lm_head = _Projection([self.head])
 
     @torch.inference_mode()
-    def __call__(self, input_ids: torch.Tensor, cache: SlotCache, keep: int = 1) -> torch.Tensor:
-        """fp32 logits of the last `keep` positions of a decode step: ``[batch, keep, vocab]``."""
+    def __call__(self, input_ids: torch.Tensor, cache: SlotCache, keep: int = 1,
+                 chunks: Sequence[PrefillChunk] = ()) -> torch.Tensor:
+        """fp32 logits of the last `keep` positions of each cache row's step: ``[batch, keep, vocab]``.
+
+        `chunks` are prompt pieces of requests still being prefilled, computed in the same
+        matmuls as the decode rows (chunked prefill): each chunk's keys/values are appended to
+        its own, and its last position's logits are set on it."""
         b, q = input_ids.shape
-        d, g, half, kv = self.head_dim, self.groups, self.head_dim // 2, self.kv_heads
-        x = self.decoder.embed_tokens(input_ids)
-        cos, sin = self.decoder.rotary_emb(x, cache.positions())    # [b, q, d]
+        d, g, half, kv, heads = self.head_dim, self.groups, self.head_dim // 2, self.kv_heads, self.heads
+        rows, keep, dev = b * q, min(keep, q), input_ids.device   # decode tokens first, then each chunk's
+        ids, positions = [input_ids.reshape(-1)], [cache.positions().reshape(-1)] if b else []
+        for c in chunks:
+            ids.append(torch.tensor(c.ids, device=dev))
+            positions.append(torch.arange(c.start, c.start + len(c.ids), device=dev))
+        ids, positions = torch.cat(ids)[None], torch.cat(positions)[None]      # [1, tokens]
+        x = self.decoder.embed_tokens(ids)
+        cos, sin = self.decoder.rotary_emb(x, positions)   # [1, tokens, d]
         # Rotary embedding as x * cos + roll(x, d/2) * sin', where sin' carries rotate_half's sign:
         # roll(x, d/2) = cat(x2, x1), so this equals transformers' x * cos + cat(-x2, x1) * sin.
-        cos, sin = cos[:, :, None], torch.cat([-sin[..., :half], sin[..., half:]], dim=-1)[:, :, None]
-        allowed = cache.attention_mask()                        # [b, 1, q, window] booleans
-        bias = torch.zeros(allowed.shape, dtype=x.dtype, device=x.device).masked_fill_(~allowed, float("-inf"))
-        bias = bias[:, :, None]                                 # [b, 1, 1, q, window]
+        cos, sin = cos[0, :, None], torch.cat([-sin[..., :half], sin[..., half:]], dim=-1)[0, :, None]
+        if b:
+            allowed = cache.attention_mask()                    # [b, 1, q, window] booleans
+            bias = torch.zeros(allowed.shape, dtype=x.dtype, device=dev).masked_fill_(~allowed, float("-inf"))[:, :, None]
+        spans, offset = [], rows
+        for c in chunks:                  # token span, and a causal mask over the chunk's past + itself
+            past, n = c.keys[0].shape[-2], len(c.ids)
+            causal = torch.arange(past + n, device=dev)[None] <= past + torch.arange(n, device=dev)[:, None]
+            spans.append((offset, n, causal))
+            offset += n
         for i, layer in enumerate(self.decoder.layers):
-            mlp = layer.mlp
             h = self.norms[i][0](x)
-            qkv = self.qkv[i](h, split=False).view(b, q, -1, d)     # [b, q, heads + 2 kv_heads, d]
-            qk = qkv[:, :, :self.heads + kv]
+            qkv = self.qkv[i](h, split=False).view(-1, heads + 2 * kv, d)   # [tokens, heads + 2 kv, d]
+            qk = qkv[:, :heads + kv]
             qk = qk * cos + qk.roll(half, dims=-1) * sin            # queries and keys rotated at once
-            qs = qk[:, :, :self.heads].transpose(1, 2)              # [b, heads, q, d]
-            ks = qk[:, :, self.heads:].transpose(1, 2)              # [b, kv_heads, q, d]
-            vs = qkv[:, :, self.heads + kv:].transpose(1, 2)
-            keys, values = cache.update(ks, vs, i)                   # [b, kv_heads, window, d]
-            # Query head h reads key/value head h // g (transformers' repeat_kv), so the g heads
-            # of a group and their q positions are rows of one matmul against that head's keys.
-            scores = torch.matmul(qs.reshape(b, kv, g * q, d), keys.transpose(-1, -2))
-            scores = scores.mul_(self.scaling).view(b, kv, g, q, -1).add_(bias)
-            probs = torch.softmax(scores, dim=-1).view(b, kv, g * q, -1)
-            out = torch.matmul(probs, values).view(b, kv * g, q, d).transpose(1, 2).reshape(b, q, -1)
-            x = x + self.o[i](out)[0]
+            outs = []
+            if b:
+                qs = qk[:rows, :heads].view(b, q, heads, d).transpose(1, 2)      # [b, heads, q, d]
+                ks = qk[:rows, heads:].view(b, q, kv, d).transpose(1, 2)         # [b, kv, q, d]
+                vs = qkv[:rows, heads + kv:].view(b, q, kv, d).transpose(1, 2)
+                keys, values = cache.update(ks, vs, i)                           # [b, kv, window, d]
+                # Query head h reads key/value head h // g (transformers' repeat_kv), so the g heads
+                # of a group and their q positions are rows of one matmul against that head's keys.
+                scores = torch.matmul(qs.reshape(b, kv, g * q, d), keys.transpose(-1, -2))
+                scores = scores.mul_(self.scaling).view(b, kv, g, q, -1).add_(bias)
+                probs = torch.softmax(scores, dim=-1).view(b, kv, g * q, -1)
+                outs.append(torch.matmul(probs, values).view(b, heads, q, d).transpose(1, 2).reshape(rows, -1))
+            for c, (start, n, causal) in zip(chunks, spans):
+                part = qkv[start:start + n].transpose(0, 1)[None]               # [1, heads + 2 kv, n, d]
+                rotated = qk[start:start + n].transpose(0, 1)[None]
+                c.keys[i] = torch.cat([c.keys[i], rotated[:, heads:]], dim=2)
+                c.values[i] = torch.cat([c.values[i], part[:, heads + kv:]], dim=2)
+                out = torch.nn.functional.scaled_dot_product_attention(
+                    rotated[:, :heads], c.keys[i], c.values[i], attn_mask=causal, scale=self.scaling,
+                    enable_gqa=g > 1)
+                outs.append(out[0].transpose(0, 1).reshape(n, -1))
+            x = x + self.o[i](torch.cat(outs)[None] if len(outs) > 1 else outs[0][None])[0]
             h = self.norms[i][1](x)
             gate, up = self.gate_up[i](h)
-            x = x + self.down[i](mlp.act_fn(gate) * up)[0]
-        x = self.final_norm(x[:, -keep:])
-        return self.lm_head(x)[0].float()
+            x = x + self.down[i](layer.mlp.act_fn(gate) * up)[0]
+        last = x[0, :rows].view(b, q, x.shape[-1])[:, -keep:].reshape(b * keep, x.shape[-1])
+        if chunks:                        # each chunk's last position: a first token if its prompt is done
+            last = torch.cat([last, x[0, [start + n - 1 for start, n, _ in spans]]])
+        logits = self.lm_head(self.final_norm(last)[None])[0][0].float()
+        for j, c in enumerate(chunks):
+            c.logits = logits[b * keep + j]
+        return logits[:b * keep].view(b, keep, logits.shape[-1])
+
+
+@dataclass
+class PrefillChunk:
+    """The next piece of a prompt whose prefill runs inside decode steps. `keys`/`values` hold, per
+    layer, ``[1, kv_heads, start, head_dim]`` for the prompt's first `start` tokens; the step
+    appends this piece's and sets `logits` (its last position's)."""
+    ids: list[int]
+    start: int
+    keys: list[torch.Tensor]
+    values: list[torch.Tensor]
+    logits: torch.Tensor | None = None
 
 
 _RMS_NORMS = {"LlamaRMSNorm", "MistralRMSNorm", "Qwen2RMSNorm"}  # all: weight * x / rms(x), in fp32

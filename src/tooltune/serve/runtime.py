@@ -53,7 +53,7 @@ def load_served_model(model: str | os.PathLike, *, adapter: str | None = None, l
                       template: str | None = None, served_name: str | None = None, dtype: str = "auto",
                       device: str = "cpu", max_batch: int = 32, max_waiting: int = 256,
                       max_model_len: int | None = None, prefix_cache_tokens: int = 16384, speculative: bool = True,
-                      quantize: str | None = None) -> ServedModel:
+                      quantize: str | None = None, prefill_chunk_tokens: int = 512) -> ServedModel:
     """Load the model; `adapter` is merged into it (fastest), `loras` stay separate, one per name."""
     from tooltune.agent.local import _template_for
     from tooltune.model.hub import resolve_model
@@ -87,7 +87,7 @@ def load_served_model(model: str | os.PathLike, *, adapter: str | None = None, l
     engine = Engine(net, tokenizer, stop_token_ids=stop_token_ids(tokenizer, template_obj),
                     max_model_len=max_model_len, max_batch=max_batch, max_waiting=max_waiting,
                     prefix_cache_tokens=prefix_cache_tokens, multi_adapter=bool(names),
-                    speculative=speculative)
+                    speculative=speculative, chunk_tokens=prefill_chunk_tokens)
     base = served_name or (adapter_path.name if adapter_path else Path(str(model)).name)
     return ServedModel(engine, tokenizer, template_obj, base, names)
 
