@@ -229,8 +229,8 @@ class Engine:
             self._running[row] = last
 
     def _admit(self) -> None:
-        """Start waiting requests. While rows decode (and the lean forward runs), their prompts join
-        the decode steps (chunked prefill); otherwise they are prefilled in forwards of their own,
+        """Start waiting requests. With the lean forward their prompts are computed inside the
+        decode steps (chunked prefill); otherwise they are prefilled in forwards of their own,
         several in one when that wastes little padding."""
         if self.fast is not None and self.chunk_tokens > 0:
             self._admit_into_steps()
@@ -428,6 +428,8 @@ class Engine:
                     seq.handle._push(Output("", "abort", len(seq.prompt), 0))
                 del self._prefilling[:len(chunks)]
                 chunks = []
+                if not seqs:
+                    return
                 logits = self.fast(ids, cache, keep=1 + len(draft))
             logits = logits[:, -1] if not draft else logits
         else:

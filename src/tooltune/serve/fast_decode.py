@@ -9,8 +9,10 @@ side by side in one process, this forward makes a decode step 12-18% faster at 1
 This runs the same modules (the model's own norms, rotary embedding and linear layers, packed or
 not) in the same order with the same math. Attention is written out: each query head group
 multiplies the cached keys of its one key/value head directly; so are rotary (queries and keys in
-one pass) and RMSNorm (torch's one-op form), which save op dispatches. Prefill stays on transformers'
-forward (a few big matmuls: glue is noise there), and so does every model this doesn't recognise.
+one pass) and RMSNorm (torch's one-op form), which save op dispatches. The same forward takes
+pieces of new prompts along with the decode rows (chunked prefill): their tokens join the rows of
+every matmul, and their attention over their own keys runs in torch's fused kernel. Every model
+this doesn't recognise keeps transformers' forward.
 """
 from __future__ import annotations
 
@@ -86,10 +88,11 @@ class FastDecoder:
         cos, sin = cos[0, :, None], torch.cat([-sin[..., :half], sin[..., half:]], dim=-1)[0, :, None]
         if b:
             allowed = cache.attention_mask()                    # [b, 1, q, window] booleans
-            bias = torch.zeros(allowed.shape, dtype=x.dtype, device=dev).masked_fill_(~allowed, float("-inf"))[:, :, None]
+            bias = torch.zeros(allowed.shape, dtype=x.dtype, device=dev).masked_fill_(~allowed, float("-inf"))
+            bias = bias[:, :, None]                             # [b, 1, 1, q, window]
         spans, offset = [], rows
         for c in chunks:                  # token span, and a causal mask over the chunk's past + itself
-            past, n = c.keys[0].shape[-2], len(c.ids)
+            past, n = c.start, len(c.ids)
             causal = torch.arange(past + n, device=dev)[None] <= past + torch.arange(n, device=dev)[:, None]
             spans.append((offset, n, causal))
             offset += n
