@@ -63,8 +63,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_throughput import MODEL, REPO, ensure_lf_venv, lf_bin, lf_env, log  # noqa: E402
 
 # tooltune-int8: the same server with `--quantize int8` (lossy; opt-in, so not in the default run);
-# tooltune-nospec: without prompt-lookup drafts (`--speculative false`), to see what they bring
-SERVERS = ("tooltune", "tooltune-int8", "tooltune-nospec", "transformers", "llamafactory")
+# tooltune-nospec: without prompt-lookup drafts (`--speculative false`), to see what they bring;
+# tooltune-nochunk: prompts prefilled in forwards of their own (`--prefill-chunk-tokens 0`), not
+# inside the decode steps
+SERVERS = ("tooltune", "tooltune-int8", "tooltune-nospec", "tooltune-nochunk", "transformers", "llamafactory")
 DEFAULT_SERVERS = ("tooltune", "transformers", "llamafactory")
 MAX_TOKENS = 64
 CHAT_PROMPTS = [
@@ -279,6 +281,8 @@ def server_cmd(name: str, model_dir: Path, port: int, work: Path, threads: int) 
             cmd += ["--quantize", "int8"]
         if name == "tooltune-nospec":
             cmd += ["--speculative", "false"]
+        if name == "tooltune-nochunk":
+            cmd += ["--prefill-chunk-tokens", "0"]
         return cmd, env, "/health"
     if name == "transformers":
         cmd = [str(REPO / ".venv" / "bin" / "transformers"), "serve", str(model_dir), "--continuous-batching",
