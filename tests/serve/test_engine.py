@@ -49,6 +49,16 @@ def _stops(tok):
     return [tok.eos_token_id, tok.convert_tokens_to_ids("<|im_end|>")]
 
 
+def _generate_greedy(model, tok, prompts, max_new_tokens):
+    """Each prompt's greedy reply from transformers' own generate, one at a time."""
+    stops, replies = _stops(tok), []
+    for p in prompts:
+        out = model.generate(torch.tensor([p]), max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=stops,
+                             pad_token_id=tok.pad_token_id)[0, len(p):].tolist()
+        replies.append(tok.decode([t for t in out if t not in stops]))
+    return replies
+
+
 def _text(handle):
     outs = list(handle)
     return "".join(o.text for o in outs), outs[-1]
@@ -57,11 +67,7 @@ def _text(handle):
 def test_batched_greedy_equals_generate_one_by_one(smol, prompts):
     model, tok = smol
     stops = _stops(tok)
-    expected = []
-    for p in prompts:
-        out = model.generate(torch.tensor([p]), max_new_tokens=24, do_sample=False, eos_token_id=stops,
-                             pad_token_id=tok.pad_token_id)[0, len(p):].tolist()
-        expected.append(tok.decode([t for t in out if t not in stops]))
+    expected = _generate_greedy(model, tok, prompts, 24)
     engine = Engine(model, tok, stop_token_ids=stops).start()
     try:
         handles = [engine.submit(p, SamplingParams(max_tokens=24, temperature=0)) for p in prompts]
@@ -111,11 +117,7 @@ def test_prompts_joining_mid_stream_are_prefilled_in_chunks(smol, prompts):
     tokens a step (chunked prefill): every answer is still transformers' greedy one."""
     model, tok = smol
     stops = _stops(tok)
-    expected = []
-    for p in prompts:
-        out = model.generate(torch.tensor([p]), max_new_tokens=16, do_sample=False, eos_token_id=stops,
-                             pad_token_id=tok.pad_token_id)[0, len(p):].tolist()
-        expected.append(tok.decode([t for t in out if t not in stops]))
+    expected = _generate_greedy(model, tok, prompts, 16)
     engine = Engine(model, tok, stop_token_ids=stops, chunk_tokens=16, prefix_cache_tokens=0)
     steps = []  # (decoding rows, prompt pieces) of each step
     next_chunks = engine._next_chunks
