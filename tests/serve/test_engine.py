@@ -170,6 +170,28 @@ def test_stop_strings_length_and_cancel(engine, prompts):
     assert engine.stats().running == 0
 
 
+
+def test_a_request_cancelled_mid_prefill_frees_its_place(smol, prompts):
+    """A client that hangs up while its prompt is still being computed, chunk by chunk, is gone
+    before the next step, and the engine goes on with the others."""
+    model, tok = smol
+    engine = Engine(model, tok, stop_token_ids=_stops(tok), chunk_tokens=16, prefix_cache_tokens=0)
+    engine._thread = threading.current_thread()  # driven by hand: one step at a time
+    params = SamplingParams(max_tokens=4, temperature=0)
+    leaving, staying = engine.submit(prompts[0], params), engine.submit(prompts[1], params)
+    with torch.inference_mode():
+        engine._admit()
+        engine._decode_step()
+        assert len(engine._prefilling) == 2 and engine._prefilling[0].keys[0].shape[-2] == 16
+        leaving.cancel()
+        engine._drop_cancelled()
+        assert engine._prefilling == [engine._prefilling[0]] and engine._prefilling[0].handle is staying
+        while engine._prefilling or engine._running:
+            engine._decode_step()
+    assert "".join(o.text for o in staying) == _generate_greedy(model, tok, prompts[1:2], 4)[0]
+    assert engine.stats().running == 0
+
+
 def test_an_engine_answers_again_after_shutdown(engine, prompts):
     params = SamplingParams(max_tokens=8, temperature=0)
     before, _ = _text(engine.submit(prompts[2], params))
