@@ -111,7 +111,6 @@ def test_prompts_prefilled_together_answer_as_alone(smol, prompts):
     assert max(sizes) > 1 and engine.stats().prefix_cache_hits >= 3
 
 
-
 def test_prompts_joining_mid_stream_are_prefilled_in_chunks(smol, prompts):
     """Requests arriving while another decodes are prefilled inside its decode steps, 16 prompt
     tokens a step (chunked prefill): every answer is still transformers' greedy one."""
@@ -168,7 +167,6 @@ def test_stop_strings_length_and_cancel(engine, prompts):
     while engine.stats().running and time.time() < deadline:
         time.sleep(0.05)
     assert engine.stats().running == 0
-
 
 
 def test_a_request_cancelled_mid_prefill_frees_its_place(smol, prompts):

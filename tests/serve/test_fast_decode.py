@@ -94,7 +94,6 @@ def test_smollm2_one_row_steps_match_transformers(smol_pair):
     assert worst < 1e-4
 
 
-
 def test_prompt_chunks_inside_decode_steps_match_transformers_prefill(smol_pair):
     """Chunked prefill: a prompt computed 15 tokens a step in the same forward as two decoding rows
     ends with transformers' prefill keys/values and last logits, and the rows' own logits are
@@ -113,7 +112,7 @@ def test_prompt_chunks_inside_decode_steps_match_transformers_prefill(smol_pair)
         ref_cache = DynamicCache()
         ref = stock(input_ids=torch.tensor([prompt]), use_cache=True, **{_cache_keyword(stock): ref_cache})
         with_chunks, without = _slot_cache(stock, rows), _slot_cache(stock, rows)
-        heads, dim, layers = stock.config.num_key_value_heads, 64, stock.config.num_hidden_layers
+        heads, dim, layers = fast.kv_heads, fast.head_dim, stock.config.num_hidden_layers
         keys = [torch.zeros(1, heads, 0, dim)] * layers
         values = list(keys)
         ids = torch.tensor([[p[-1]] for p in rows])

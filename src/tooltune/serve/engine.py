@@ -236,9 +236,8 @@ class Engine:
             self._admit_into_steps()
             return
         budget = self.prefill_budget
-        while len(self._running) + len(self._prefilling) < self.max_batch and budget > 0:
-            room = self.max_batch - len(self._running) - len(self._prefilling)
-            group = self._take_group(min(room, 16), budget)
+        while len(self._running) < self.max_batch and budget > 0:
+            group = self._take_group(min(self.max_batch - len(self._running), 16), budget)
             if not group:
                 return
             budget -= sum(len(seq.prompt) - reuse[2] for seq, reuse in group)
@@ -296,6 +295,7 @@ class Engine:
 
     def _finish_chunks(self, chunks: list[PrefillChunk]) -> None:
         """Prompts whose last piece just ran: sample their first token and join the decode rows."""
+        # chunks[i] is a piece of _prefilling[i]: _next_chunks takes them in that order
         done = [(seq, c) for seq, c in zip(self._prefilling, chunks) if c.start + len(c.ids) == len(seq.prompt)]
         if not done:
             return
