@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from tooltune.serve.detokenize import IncrementalDetokenizer
 from tooltune.serve.fast_decode import PrefillChunk, build_fast_decoder
 from tooltune.serve.kv_cache import SlotCache
 from tooltune.serve.prefix_cache import PrefixCache
@@ -86,6 +87,7 @@ class _Sequence:
     adapter: str | None
     generator: torch.Generator | None
     generated: list[int] = field(default_factory=list)
+    detok: IncrementalDetokenizer | None = None
     text_sent: int = 0
     cached_tokens: int = 0
     draft_pause: int = 0     # steps to go before drafting again, after drafts the model refused
@@ -163,7 +165,8 @@ class Engine:
         handle = RequestHandle(self, loop)
         seed = params.seed if params.seed is not None else next(self._seeds)
         gen = torch.Generator(device="cpu").manual_seed(int(seed)) if params.temperature > 0 else None
-        seq = _Sequence(handle, list(prompt_ids), params, constraint, adapter, gen)
+        seq = _Sequence(handle, list(prompt_ids), params, constraint, adapter, gen,
+                        detok=IncrementalDetokenizer(self.tokenizer))
         with self._lock:
             if len(self._waiting) >= self.max_waiting:
                 raise EngineFull(retry_after=max(1.0, len(self._waiting) / max(1, self.max_batch)))
@@ -509,18 +512,18 @@ class Engine:
                 except ValueError:  # cannot happen after masking; never let it take the batch down
                     log.exception("a constrained sequence sampled a token its grammar refuses")
                     finish = "stop"
-        text = self.tokenizer.decode(seq.generated, skip_special_tokens=False)
-        visible = text
-        if seq.params.stop:
-            hits = [i for i in (text.find(s) for s in seq.params.stop if s) if i >= 0]
-            if hits:
-                visible, finish = text[:min(hits)], "stop"
         if finish is None:
             if seq.constraint is not None and seq.constraint.is_done():
                 finish = "stop"
             elif len(seq.generated) >= seq.params.max_tokens or \
                     len(seq.prompt) + len(seq.generated) >= self.max_model_len:
                 finish = "length"
+        text = seq.detok.final(seq.generated) if finish else seq.detok.update(seq.generated)
+        visible = text
+        if seq.params.stop:  # a stop string ends the reply before any other reason would
+            hits = [i for i in (text.find(s) for s in seq.params.stop if s) if i >= 0]
+            if hits:
+                visible, finish = text[:min(hits)], "stop"
         if finish is None:
             visible = _holding_back(visible, seq.params.stop)
         delta = visible[seq.text_sent:] if len(visible) > seq.text_sent else ""
