@@ -1,6 +1,7 @@
 """Serving throughput: tooltune vs `transformers serve` vs LLaMA-Factory 0.9.5, side by side, in one invocation.
 
-All three serve the same model (smollm2-135m-instruct, tooltune's pulled safetensors folder, fp32 on
+All three serve the same model (smollm2-135m-instruct, tooltune's pulled safetensors folder, or the
+folder given with --model, such as the demo agent merged by `tooltune export`; fp32 on
 CPU) behind an OpenAI /v1/chat/completions endpoint on 127.0.0.1, ONE SERVER AT A TIME: start it, poll
 until it answers, warm it up with one chat request, run the concurrency levels, kill its process group.
 `--rounds R` repeats that R times in alternating server order and keeps, per server and level, the
@@ -432,6 +433,9 @@ def main() -> int:
                     help="run every server this many times, in alternating order; per level the median round counts")
     ap.add_argument("--show-samples", action="store_true", help="log the first replies of each level")
     ap.add_argument("--keep", action="store_true", help="keep the server logs (printed path)")
+    ap.add_argument("--model", default=MODEL,
+                    help="a registry name or a local HF folder: e.g. the demo agent merged by `tooltune "
+                         "export`, so that the tool prompts get tool calls to check (the base model makes none)")
     args = ap.parse_args()
     skip = {s for s in args.skip.split(",") if s}
     servers = [s for s in args.only.split(",") if s and s not in skip]
@@ -441,7 +445,7 @@ def main() -> int:
 
     from tokenizers import Tokenizer
     from tooltune.model.hub import pull
-    model_dir = Path(pull(MODEL))
+    model_dir = Path(args.model) if Path(args.model).is_dir() else Path(pull(args.model))
     tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     work = Path(tempfile.mkdtemp(prefix="tooltune-serve-bench-"))
     log(f"model {model_dir}; logs in {work}")
@@ -464,7 +468,7 @@ def main() -> int:
     runs = {name: merge_rounds(results) for name, results in rounds.items()}
 
     fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
-    print(f"\nmodel {MODEL} ({model_dir}); max_tokens {MAX_TOKENS}, temperature 0, streaming; "
+    print(f"\nmodel {args.model} ({model_dir}); max_tokens {MAX_TOKENS}, temperature 0, streaming; "
           f"server threads {args.threads}; [DONE] {'optional' if args.allow_missing_done else 'required'}")
     print(f"{'server':<14}{'clients':>8}{'ok':>5}{'fail':>5}{'noDONE':>7}{'tokens/s':>10}{'p50 lat':>9}"
           f"{'p95 lat':>9}{'p50 TTFT':>9}{'tool ok':>8}{'deltas':>7}  failures")
@@ -492,7 +496,7 @@ def main() -> int:
     print("p95 latency at 16 clients (s): " + ", ".join(f"{s} {fmt(v, '.2f')}" for s, v in p95_16.items()))
     for k, v in ratios.items():
         print(f"{k}: {fmt(v, '')}")
-    summary = {"model": MODEL, "model_dir": str(model_dir), "max_tokens": MAX_TOKENS, "levels": args.levels,
+    summary = {"model": args.model, "model_dir": str(model_dir), "max_tokens": MAX_TOKENS, "levels": args.levels,
                "requests_per_client": args.requests_per_client, "min_requests": args.min_requests,
                "threads": args.threads, "rounds": args.rounds, "allow_missing_done": args.allow_missing_done,
                "level_timeout_s": args.level_timeout, "ratios": ratios, "p95_latency_16_s": p95_16,
