@@ -107,8 +107,8 @@ def _chunked_head_loss(h, weight, labels, cap, grads: bool, grad_weight: bool = 
     dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else h.dtype
     # Chunks of ~128 MB of fp32 logits, all in one buffer. Bigger products run faster (SmolLM2's
     # head forward on a 2-core CPU: ~60 GFLOP/s at 170 rows, ~100 at 682), and reusing the buffer
-    # spares the page faults of a fresh 33+ MB tensor per chunk: the head's share of a training
-    # step dropped by 10-25%.
+    # spares the page faults of a fresh 33+ MB tensor per chunk: measured side by side, this loss
+    # and its gradient over 1,024 positions took 10-25% less time than with 32 MB chunks.
     rows = max(1, min(h.shape[0], max(16, (1 << 25) // weight.shape[0])))  # 1: no trained token
     total = torch.zeros((), dtype=torch.float32, device=h.device)
     grad_h = torch.empty_like(h) if grads else None
