@@ -16,8 +16,9 @@ subprocess; what is measured:
   logged at steps 1..S, S being the fewest steps any finished run took (packing puts more
   conversations in a step, so the runs differ in step count).
 - roofline: this CPU's matmul peak (2048x576 @ 576x1536, fp32 and bf16, warmed up), measured in the
-  same run; roofline tokens/s = peak FLOP/s of the faster dtype / (4 * n_params) (forward 2N plus
-  backward-to-activations 2N; the frozen base gets no weight gradients).
+  same run (fp32 before the runs and again after each; the highest counts); roofline tokens/s =
+  peak FLOP/s of the faster dtype / (4 * n_params) (forward 2N plus backward-to-activations 2N;
+  the frozen base gets no weight gradients).
 
 LLaMA-Factory runs in its own venv (bench/.venv-llamafactory, built on first use and then reused)
 in two configs: "default" (fp32, padded batches) and "tuned" (bf16 + packing + neat_packing). A run
@@ -280,9 +281,11 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="tooltune-bench-"))
     log(f"outputs in {work}")
     try:
+        # fp32's peak again after every run, and the highest counts: this machine drifts by ~40%
+        # over minutes, and a peak taken in a slow minute would flatter every roofline share.
         peak = {d: round(matmul_gflops(d), 1) for d in ("float32", "bfloat16")}
+        fp32_peaks = [peak["float32"]]
         n_params = count_params(model_dir)
-        roofline = max(peak.values()) * 1e9 / (4 * n_params)
         runs: dict[str, dict] = {}
         jobs = [("tooltune", lambda: run_tooltune(model_dir, work, args))] if "tooltune" in systems else []
         if lf_configs:
@@ -295,11 +298,15 @@ def main() -> int:
                 log(str(e))
                 runs[name] = {"error": str(e).splitlines()[0], "timed_out": False, "tokens_per_s": None,
                               "peak_rss_gib": None}
+            fp32_peaks.append(round(matmul_gflops("float32"), 1))
+        peak["float32"] = max(fp32_peaks)
+        roofline = max(peak.values()) * 1e9 / (4 * n_params)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
-    print(f"\nmatmul peak GFLOP/s: fp32 {peak['float32']}, bf16 {peak['bfloat16']}; model params {n_params:,}; "
+    print(f"\nmatmul peak GFLOP/s: fp32 {peak['float32']} (highest of {fp32_peaks}: before the runs and after "
+          f"each), bf16 {peak['bfloat16']}; model params {n_params:,}; "
           f"LoRA roofline {roofline:,.0f} tokens/s; max_samples {args.max_samples}")
     # Packing puts more conversations in a step, so the runs take different numbers of steps;
     # compare losses over the same optimizer steps: the mean of the losses of steps 1..S (one
@@ -327,7 +334,7 @@ def main() -> int:
         ratios[f"peak_rss_tooltune_vs_lf_{name}"] = _ratio(tt.get("peak_rss_gib"), lf["peak_rss_gib"])
     for k, v in ratios.items():
         print(f"{k}: {v if v is not None else '-'}")
-    summary = {"max_samples": args.max_samples, "matmul_gflops": peak, "n_params": n_params,
+    summary = {"max_samples": args.max_samples, "matmul_gflops": peak, "fp32_peaks": fp32_peaks, "n_params": n_params,
                "roofline_tokens_per_s": round(roofline, 1),
                "tooltune_roofline_share": tt.get("roofline_share"), "ratios": ratios,
                "equal_step": equal_step,
