@@ -86,8 +86,8 @@ class _Sequence:
     constraint: Constraint | None
     adapter: str | None
     generator: torch.Generator | None
+    detok: IncrementalDetokenizer          # the reply's text, decoded a few tokens at a time
     generated: list[int] = field(default_factory=list)
-    detok: IncrementalDetokenizer | None = None
     text_sent: int = 0
     cached_tokens: int = 0
     draft_pause: int = 0     # steps to go before drafting again, after drafts the model refused
@@ -166,7 +166,7 @@ class Engine:
         seed = params.seed if params.seed is not None else next(self._seeds)
         gen = torch.Generator(device="cpu").manual_seed(int(seed)) if params.temperature > 0 else None
         seq = _Sequence(handle, list(prompt_ids), params, constraint, adapter, gen,
-                        detok=IncrementalDetokenizer(self.tokenizer))
+                        IncrementalDetokenizer(self.tokenizer))
         with self._lock:
             if len(self._waiting) >= self.max_waiting:
                 raise EngineFull(retry_after=max(1.0, len(self._waiting) / max(1, self.max_batch)))
