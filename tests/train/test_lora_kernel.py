@@ -59,3 +59,30 @@ def test_what_the_kernel_leaves_to_peft():
     model = _tiny("llama", lora_dropout=0.1)
     use_lora_kernel(model)
     model(input_ids=ids).logits.sum().backward()  # falls back and still trains
+
+
+@pytest.mark.parametrize("rows,n_in,n_out", [(601, 32, 48),    # weight folded in, both ways; an odd row left over
+                                             (600, 256, 48),   # forward adds the term, backward folds
+                                             (100, 32, 300)])  # neither; a reduction too short to split
+def test_both_ways_of_adding_the_low_rank_term_give_the_reference_gradients(rows, n_in, n_out):
+    from tooltune.train.lora_kernel import _LoraLinear, _merge_pays
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # the row-split reductions run on 2+ threads
+    try:
+        g = torch.Generator().manual_seed(1)
+        x = torch.randn(rows, n_in, generator=g, dtype=torch.float64, requires_grad=True)
+        w, bias = torch.randn(n_out, n_in, generator=g, dtype=torch.float64), torch.randn(n_out, dtype=torch.float64)
+        a = torch.randn(8, n_in, generator=g, dtype=torch.float64, requires_grad=True)
+        b = torch.randn(n_out, 8, generator=g, dtype=torch.float64, requires_grad=True)
+        grad = torch.randn(rows, n_out, generator=g, dtype=torch.float64)
+        ref = x @ w.t() + bias + 0.5 * (x @ a.t()) @ b.t()
+        expected = torch.autograd.grad(ref, (x, a, b), grad)
+        out = _LoraLinear.apply(x, w, bias, a, b, 0.5)
+        got = torch.autograd.grad(out, (x, a, b), grad)
+        assert torch.allclose(out, ref)
+        for e, r in zip(expected, got):
+            assert torch.allclose(e, r), (e - r).abs().max()
+    finally:
+        torch.set_num_threads(threads)
+    assert _merge_pays(601, 32) and not _merge_pays(600, 256) and not _merge_pays(100, 300)
