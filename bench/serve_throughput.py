@@ -26,8 +26,11 @@ that end after a finish_reason without [DONE] (still counted in the `no_done` co
 
 Figures per server and level, over the ok requests:
 - tokens/s = completion tokens / level wall-clock seconds; tokens are counted the same way for every
-  server: the streamed text (content, plus each tool call's name and arguments) re-tokenized with the
-  model's tokenizer. The servers' own `usage.completion_tokens` is recorded too where sent.
+  server: the reply as the model's chat template writes it (content, and each tool call in the
+  template's own markup, `<tool_call>{"name": ..., "arguments": ...}</tool_call>` for ChatML), less the
+  end-of-turn tag, re-tokenized with the model's tokenizer. So a call streamed as parsed tool_calls
+  and the same call streamed as plain text (transformers serve) count the same tokens: the ones the
+  model generated. The servers' own `usage.completion_tokens` is recorded too where sent.
 - p50/p95 request latency (send to end of stream) and p50 time to first token (first delta with
   content or tool_calls).
 - tool-call correctness: the fraction of the level's tool prompts answered with tool_calls deltas
@@ -228,7 +231,38 @@ def pct(values: list[float], q: float) -> float | None:
     return v[lo] + (v[hi] - v[lo]) * (k - lo)
 
 
-def summarize(pairs: list, wall: float, timed_out: bool, tokenizer, allow_missing_done: bool) -> dict:
+class ReplyTokens:
+    """Counts a reply's tokens as the model's chat template writes the assistant turn."""
+
+    def __init__(self, model_dir: Path):
+        from tokenizers import Tokenizer
+        from transformers import AutoTokenizer
+
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.chat = AutoTokenizer.from_pretrained(str(model_dir))
+        self.user = [{"role": "user", "content": "hi"}]
+        self.head = self.chat.apply_chat_template(self.user, add_generation_prompt=True, tokenize=False)
+        empty = self.chat.apply_chat_template(self.user + [{"role": "assistant", "content": ""}], tokenize=False)
+        self.tail = empty[len(self.head):] if empty.startswith(self.head) else None  # "<|im_end|>\n"
+
+    def body(self, text: str, calls: list[dict]) -> str:
+        """The turn's text between the generation prompt and the end-of-turn tag."""
+        if not calls:
+            return text
+        msg = {"role": "assistant", "content": text or None,
+               "tool_calls": [{"type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+                              for c in calls]}
+        full = self.chat.apply_chat_template(self.user + [msg], tokenize=False)
+        if self.tail is None or not (full.startswith(self.head) and full.endswith(self.tail)):
+            return text + "".join(c["name"] + c["arguments"] for c in calls)  # a template without that shape
+        return full[len(self.head):len(full) - len(self.tail)]
+
+    def __call__(self, text: str, calls: list[dict]) -> int:
+        return len(self.tokenizer.encode(self.body(text, calls), add_special_tokens=False).ids)
+
+
+def summarize(pairs: list, wall: float, timed_out: bool, count_tokens: ReplyTokens,
+              allow_missing_done: bool) -> dict:
     ok, reasons, no_done, usage = [], Counter(), 0, []
     tool_total = tool_good = tool_deltas = 0
     for req, res in pairs:
@@ -245,8 +279,7 @@ def summarize(pairs: list, wall: float, timed_out: bool, tokenizer, allow_missin
         if why:
             reasons[why] += 1
             continue
-        text = res["text"] + "".join(c["name"] + c["arguments"] for c in res["calls"])
-        res["tokens"] = len(tokenizer.encode(text, add_special_tokens=False).ids)
+        res["tokens"] = count_tokens(res["text"], res["calls"])
         ok.append(res)
         usage.append(res["usage"])
     tokens = sum(r["tokens"] for r in ok)
@@ -338,7 +371,7 @@ def engine_split(before: dict, after: dict) -> dict:
             "drafts_kept": f"{int(d.get('draft_accepted', 0))}/{int(d.get('draft_tokens', 0))}"}
 
 
-def bench_server(name: str, model_dir: Path, work: Path, tokenizer, args) -> dict:
+def bench_server(name: str, model_dir: Path, work: Path, count_tokens: ReplyTokens, args) -> dict:
     port = free_port()
     cmd, env, ready = server_cmd(name, model_dir, port, work, args.threads)
     base, log_path = f"http://127.0.0.1:{port}", work / f"{name}.log"
@@ -375,7 +408,7 @@ def bench_server(name: str, model_dir: Path, work: Path, tokenizer, args) -> dic
             n_req = max(args.min_requests, n * args.requests_per_client)
             before = engine_timing(base, name)
             pairs, wall, timed_out = asyncio.run(run_level(url, str(model_dir), n, n_req, args.level_timeout))
-            lv = out["levels"][str(n)] = summarize(pairs, wall, timed_out, tokenizer, args.allow_missing_done)
+            lv = out["levels"][str(n)] = summarize(pairs, wall, timed_out, count_tokens, args.allow_missing_done)
             log(f"{name} x{n}: {lv['ok']}/{lv['requests']} ok, {lv['tokens_per_s']} tokens/s, "
                 f"p95 {lv['p95_latency_s']} s" + (" TIMED OUT" if timed_out else ""))
             if before is not None and (after := engine_timing(base, name)) is not None:
@@ -443,10 +476,9 @@ def main() -> int:
         ap.error(f"unknown server: {sorted((set(servers) | skip) - set(SERVERS))}")
     args.levels = [int(x) for x in args.levels.split(",") if x]
 
-    from tokenizers import Tokenizer
     from tooltune.model.hub import pull
     model_dir = Path(args.model) if Path(args.model).is_dir() else Path(pull(args.model))
-    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    count_tokens = ReplyTokens(model_dir)
     work = Path(tempfile.mkdtemp(prefix="tooltune-serve-bench-"))
     log(f"model {model_dir}; logs in {work}")
     rounds: dict[str, list[dict]] = {name: [] for name in servers}
@@ -456,7 +488,7 @@ def main() -> int:
             # does not favour whoever goes first.
             for name in (servers if r % 2 == 0 else servers[::-1]):
                 try:
-                    res = bench_server(name, model_dir, work, tokenizer, args)
+                    res = bench_server(name, model_dir, work, count_tokens, args)
                 except Exception as e:  # one broken server must not lose the others' figures
                     res = {"error": f"{type(e).__name__}: {e}", "levels": {}}
                 if res.get("error"):
