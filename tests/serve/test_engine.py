@@ -206,6 +206,15 @@ def test_a_failing_request_fails_alone(engine, prompts):
     assert _text(engine.submit(prompts[2], SamplingParams(max_tokens=4, temperature=0)))[0]
 
 
+def test_a_prompt_that_is_not_token_ids_is_refused_at_submit(engine, prompts, smol):
+    _, tok = smol
+    encoded = tok.apply_chat_template([{"role": "user", "content": "hi"}], add_generation_prompt=True)
+    for bad in (encoded, "hello", [[1, 2], [3]]):  # a dict of ids and mask, a string, a batch
+        with pytest.raises(TypeError, match="prompt_ids"):
+            engine.submit(bad, SamplingParams(max_tokens=4, temperature=0))
+    assert _text(engine.submit(prompts[2], SamplingParams(max_tokens=4, temperature=0)))[0]
+
+
 def test_full_queue_raises(smol, prompts):
     model, tok = smol
     engine = Engine(model, tok, stop_token_ids=_stops(tok), max_batch=1, max_waiting=1)

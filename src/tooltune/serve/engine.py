@@ -158,6 +158,11 @@ class Engine:
     def submit(self, prompt_ids: list[int], params: SamplingParams, *, constraint: Constraint | None = None,
                adapter: str | None = None) -> RequestHandle:
         """Queue a request; raises EngineFull when too many are waiting. Thread-safe."""
+        try:  # here, not in the engine's thread: a request it cannot read would be lost there
+            prompt = [int(t) for t in prompt_ids]
+        except (TypeError, ValueError):
+            raise TypeError(f"prompt_ids: a list of token ids, not {type(prompt_ids).__name__} "
+                            "(apply_chat_template returns a dict unless told return_dict=False)") from None
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -165,7 +170,7 @@ class Engine:
         handle = RequestHandle(self, loop)
         seed = params.seed if params.seed is not None else next(self._seeds)
         gen = torch.Generator(device="cpu").manual_seed(int(seed)) if params.temperature > 0 else None
-        seq = _Sequence(handle, list(prompt_ids), params, constraint, adapter, gen,
+        seq = _Sequence(handle, prompt, params, constraint, adapter, gen,
                         IncrementalDetokenizer(self.tokenizer))
         with self._lock:
             if len(self._waiting) >= self.max_waiting:
