@@ -235,10 +235,8 @@ class ReplyTokens:
     """Counts a reply's tokens as the model's chat template writes the assistant turn."""
 
     def __init__(self, model_dir: Path):
-        from tokenizers import Tokenizer
         from transformers import AutoTokenizer
 
-        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.chat = AutoTokenizer.from_pretrained(str(model_dir))
         self.user = [{"role": "user", "content": "hi"}]
         self.head = self.chat.apply_chat_template(self.user, add_generation_prompt=True, tokenize=False)
@@ -258,7 +256,7 @@ class ReplyTokens:
         return full[len(self.head):len(full) - len(self.tail)]
 
     def __call__(self, text: str, calls: list[dict]) -> int:
-        return len(self.tokenizer.encode(self.body(text, calls), add_special_tokens=False).ids)
+        return len(self.chat(self.body(text, calls), add_special_tokens=False)["input_ids"])
 
 
 def summarize(pairs: list, wall: float, timed_out: bool, count_tokens: ReplyTokens,
