@@ -1,7 +1,8 @@
 """Tool-call accuracy: cases come from every assistant turn, scores count what they claim to."""
 from tooltune.data.types import Conversation, tool_call
-from tooltune.evaluate.toolcall import Case, cases_from, cut_at_stop, evaluate_toolcalls, score
+from tooltune.evaluate.toolcall import Case, cases_from, cut_at_stop, evaluate_toolcalls, reply_budget, score
 from tooltune.templates import get_template
+from tooltune.templates.render import render, render_prompt
 
 TOOLS = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}]
 
@@ -42,3 +43,40 @@ def test_real_model_replies_are_parsed(smollm2_path, smol_tokenizer, shared_data
     assert scores.cases == len(records) == 4
     assert all("<|im_end|>" not in r["reply"] for r in records)
     assert all(r["expected"] == c.expected for r, c in zip(records, cases_from(convs, 4)))
+
+
+def test_budget_fits_the_expected_answer(smol_tokenizer):
+    """Three parallel calls need more than a one-call budget; the budget is the rendered answer's
+    length (its trained tokens, end tag included) plus a margin, and never below the floor."""
+    tools = [{"type": "function", "function": {"name": "word_count", "parameters": {
+        "type": "object", "properties": {"text": {"type": "string"}}}}}]
+    text = "The quick brown fox jumps over the lazy dog, twice over and then once more for luck."
+    msgs = [{"role": "user", "content": "count the words in three texts"}]
+    calls = [("word_count", {"text": text})] * 3
+    for name in ("chatml", "llama3", "mistral", "gemma"):
+        template = get_template(name)
+        budget = reply_budget(smol_tokenizer, template, Case(msgs, tools, calls), 16)
+        answer = {"role": "assistant", "content": None,
+                  "tool_calls": [tool_call(n, a, f"c{i}") for i, (n, a) in enumerate(calls)]}
+        full = render(smol_tokenizer, template, [*msgs, answer], tools)
+        prompt = render_prompt(smol_tokenizer, template, msgs, tools)
+        assert full.startswith(prompt)
+        rendered = len(smol_tokenizer(full[len(prompt):].rstrip(), add_special_tokens=False)["input_ids"])
+        assert rendered > 16 * 4 and rendered <= budget <= rendered + 12, (name, rendered, budget)
+    assert reply_budget(smol_tokenizer, get_template("chatml"), Case(msgs, tools, []), 16) == 16
+    assert reply_budget(smol_tokenizer, get_template("chatml"), Case(msgs, tools, calls[:1]), 200) == 200
+
+
+def test_long_answers_are_not_cut_by_the_floor(smollm2_path, smol_tokenizer):
+    """A case whose expected answer is long generates past max_new_tokens; the others stop there."""
+    from tooltune.model.loader import load_model
+    long_args = {"text": "The quick brown fox jumps over the lazy dog. " * 4}
+    convs = [Conversation([{"role": "user", "content": "Tell me a long story about a fox."},
+                           {"role": "assistant", "content": None, "tool_calls": [tool_call("f", long_args, "c1")]}],
+                          tools=TOOLS),
+             Conversation([{"role": "user", "content": "Tell me a long story about a fox."},
+                           {"role": "assistant", "content": "Once upon a time."}], tools=TOOLS)]
+    model = load_model(str(smollm2_path), dtype="fp32")
+    _, records = evaluate_toolcalls(model, smol_tokenizer, get_template("chatml"), convs, max_new_tokens=8)
+    lengths = [len(smol_tokenizer(r["reply"], add_special_tokens=False)["input_ids"]) for r in records]
+    assert lengths[0] > 8 and lengths[1] <= 8, lengths

@@ -8,10 +8,10 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 
 
-from tooltune.data.types import Conversation
+from tooltune.data.types import Conversation, tool_call
 from tooltune.templates import Template
 from tooltune.templates.parsers import get_parser
-from tooltune.templates.render import render_prompt
+from tooltune.templates.render import encode, render_prompt
 
 
 @dataclass
@@ -76,17 +76,31 @@ def generate_replies(model, tokenizer, template: Template, cases: list[Case], ma
 
     prompts = [tokenizer(render_prompt(tokenizer, template, c.messages, c.tools), add_special_tokens=False)["input_ids"]
                for c in cases]
+    budgets = [reply_budget(tokenizer, template, c, max_new_tokens) for c in cases]
     was_training = model.training
     model.eval()
     engine = Engine(model, tokenizer, stop_token_ids=stop_token_ids(tokenizer, template), max_batch=batch_size,
                     max_waiting=max(len(prompts), 1))
     try:
         with packed_linear_layers(model):  # the weights stay put during one evaluation
-            replies = engine.generate_all(prompts, SamplingParams(max_tokens=max_new_tokens, temperature=0))
+            replies = engine.generate_all(prompts, [SamplingParams(max_tokens=b, temperature=0) for b in budgets])
     finally:
         engine.shutdown()
         model.train(was_training)
     return [cut_at_stop(r, [*template.stop_words, tokenizer.eos_token]) for r in replies]
+
+
+def reply_budget(tokenizer, template: Template, case: Case, floor: int) -> int:
+    """Tokens a case may generate: `floor`, or its expected answer's length where that is more.
+    A right answer of two or three parallel calls runs past a budget sized for one, and a reply cut
+    inside its last call would count against the model. The answer is measured as the template
+    renders it (the trained tokens of that turn)."""
+    if not case.expected:
+        return floor
+    answer = {"role": "assistant", "content": None,
+              "tool_calls": [tool_call(n, a, f"call_{i}") for i, (n, a) in enumerate(case.expected)]}
+    conv = Conversation([*case.messages, answer], tools=case.tools)
+    return max(floor, encode(tokenizer, template, conv, loss_on="last").n_trained + 8)
 
 
 def cut_at_stop(text: str, stops: list[str | None]) -> str:

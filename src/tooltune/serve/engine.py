@@ -180,10 +180,12 @@ class Engine:
         self.start()
         return handle
 
-    def generate_all(self, prompts: list[list[int]], params: SamplingParams) -> list[str]:
-        """Every prompt's reply text, batched (for evaluation and scripts; blocks until done)."""
+    def generate_all(self, prompts: list[list[int]], params: SamplingParams | list[SamplingParams]) -> list[str]:
+        """Every prompt's reply text, batched (for evaluation and scripts; blocks until done);
+        `params` for all prompts, or one per prompt."""
         self.start()
-        handles = [self.submit(p, params) for p in prompts]
+        each = params if isinstance(params, list) else [params] * len(prompts)
+        handles = [self.submit(p, ps) for p, ps in zip(prompts, each, strict=True)]
         return ["".join(out.text for out in handle) for handle in handles]
 
     def stats(self) -> EngineStats:
