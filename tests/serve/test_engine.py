@@ -229,6 +229,9 @@ def test_full_queue_raises(smol, prompts):
 def test_slot_cache_rows_survive_joins_leaves_and_relayouts():
     rng = random.Random(0)
     cache = SlotCache(n_layers=2, n_kv_heads=1, head_dim=2, dtype=torch.float32, max_rows=6)
+    # New buffers hold garbage (torch.empty); NaN garbage shows any padding that attention would
+    # read without it having been zeroed.
+    cache._new_buffer = lambda rows, cols: torch.full((rows, 1, cols, 2), float("nan"))
     layouts = []   # (same buffers?) per relayout: most slide the window inside the buffers
     relayout = cache._relayout
     cache._relayout = lambda *a, **kw: (layouts.append(a[:2] == (cache.rows_cap, cache.cols_cap)), relayout(*a, **kw))
@@ -269,6 +272,8 @@ def test_slot_cache_rows_survive_joins_leaves_and_relayouts():
             assert keys[0][0, 0, :, 0].tolist() == vals
             assert values[1][0, 0, :, 1].tolist() == [4 * v for v in vals]
         if cache.batch:
+            for buf in (*cache.k, *cache.v):   # everything attention reads is finite
+                assert torch.isfinite(buf[:cache.batch, :, cache.lo:cache.hi]).all()
             mask = cache.attention_mask()
             assert mask.shape == (cache.batch, 1, 1, cache.hi + 1 - cache.lo)
             assert [int(m.sum()) - 1 for m in mask[:, 0, 0]] == [len(v) for v in reference]

@@ -49,10 +49,7 @@ class SlotCache:
         else:
             new_k, new_v = [], []
             for old_k, old_v in zip(self.k or [None] * self.n_layers, self.v or [None] * self.n_layers):
-                # zeros, not empty: masked padding is still multiplied by 0 in attention, and
-                # 0 * NaN garbage = NaN. Every later write is a real key/value, so it stays finite.
-                nk = torch.zeros(rows_cap, self.heads, cols_cap, self.head_dim, dtype=self.dtype, device=self.device)
-                nv = torch.zeros_like(nk)
+                nk, nv = self._new_buffer(rows_cap, cols_cap), self._new_buffer(rows_cap, cols_cap)
                 if old_k is not None and b and width:
                     nk[:b, :, self.lo + shift:new_hi] = old_k[:b, :, self.lo:self.hi]
                     nv[:b, :, self.lo + shift:new_hi] = old_v[:b, :, self.lo:self.hi]
@@ -62,6 +59,12 @@ class SlotCache:
         self.start = [s + shift for s in self.start]
         self.lo, self.hi = self.lo + shift, new_hi
         self.rows_cap, self.cols_cap = rows_cap, cols_cap
+
+    def _new_buffer(self, rows: int, cols: int) -> torch.Tensor:
+        # empty, not zeros: a row's pages are touched only once a sequence uses it. Zeroing all
+        # max_rows rows took ~1 s of page faults (SmolLM2, 32 rows x 512 columns: 755 MB) each time
+        # a longer prompt grew the buffers. What a row exposes as padding is zeroed in `add`.
+        return torch.empty(rows, self.heads, cols, self.head_dim, dtype=self.dtype, device=self.device)
 
     def _fit(self, rows: int, left: int, right: int) -> None:
         """Make room for `rows` rows, `left` columns before hi and `right` columns from hi on."""
@@ -86,11 +89,18 @@ class SlotCache:
             self.lo = self.hi = 0
         self._fit(self.batch + 1, left=length, right=1)
         row, a = self.batch, self.hi - length
+        old_lo = self.lo if row else a
         for layer in range(self.n_layers):
             self.k[layer][row, :, a:self.hi] = keys[layer][0]
             self.v[layer][row, :, a:self.hi] = values[layer][0]
         self.start.append(a)
         self.lo = min(self.start)
+        # Attention reads every row's window [lo, hi), padding included: masked, but still
+        # multiplied by 0, and 0 * NaN garbage = NaN. So the padding a row now shows is zeroed:
+        # the new row's left of its start, and the older rows' left of the old lo.
+        for buf in (*self.k, *self.v):
+            buf[row, :, self.lo:a] = 0
+            buf[:row, :, self.lo:old_lo] = 0
         return row
 
     def remove(self, row: int) -> None:
