@@ -42,7 +42,8 @@ class SlotCache:
         if (rows_cap, cols_cap) == (self.rows_cap, self.cols_cap):
             # Same size: slide the window inside the buffers. New buffers would cost a page fault
             # per 4 KiB (~9 ms per layer's buffer here), and this happens whenever a prompt longer
-            # than the current window joins. Columns outside the window keep old, finite values.
+            # than the current window joins. Columns outside the window keep old values (`add`
+            # zeroes the padding a row exposes).
             if b and width and shift:
                 for buf in (*self.k, *self.v):
                     buf[:b, :, self.lo + shift:new_hi] = buf[:b, :, self.lo:self.hi].clone()
