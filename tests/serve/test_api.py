@@ -594,3 +594,25 @@ def test_openapi_fuzzing_never_gives_a_5xx(server):
     check()
     assert not failures, failures[:3]
     assert server.health()["status"] == "ok"
+
+
+def test_strict_tools_in_auto_mode(client):
+    """A tool marked `strict: true` (OpenAI's flag) holds any call in `auto` to the offered tools
+    and their schemas; the reply may still be text. Streamed and not, the same answer."""
+    strict = [{"type": "function", "function": {**WEATHER["function"], "strict": True}}, TIME]
+    kw = dict(model="m", messages=ASK, tools=strict, tool_choice="auto", max_tokens=TWO_CALLS, temperature=0)
+    r = client.chat.completions.create(**kw)
+    choice = r.choices[0]
+    assert choice.finish_reason in ("stop", "length", "tool_calls")
+    for c in choice.message.tool_calls or []:
+        assert c.function.name in ("get_weather", "get_time")
+        args = json.loads(c.function.arguments)
+        assert args == {} if c.function.name == "get_time" else args["city"] in ("Paris", "London", "Tokyo")
+    assert choice.message.tool_calls or choice.message.content
+    text, names = "", []
+    for chunk in client.chat.completions.create(stream=True, **kw):
+        delta = chunk.choices[0].delta if chunk.choices else None
+        text += (delta.content or "") if delta else ""
+        names += [t.function.name for t in (delta.tool_calls or []) if t.function and t.function.name] if delta else []
+    assert text == (choice.message.content or "")
+    assert names == [c.function.name for c in choice.message.tool_calls or []]

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from tooltune.errors import UserError
-from tooltune.serve.constrain import grammar_compiler, json_constraint, tool_call_constraint
+from tooltune.serve.constrain import (grammar_compiler, json_constraint, strict_tool_call_constraint,
+                                       tool_call_constraint)
 from tooltune.templates.parsers import get_parser
 from tooltune.templates.registry import get_template
 from tooltune.templates.render import render, render_prompt
@@ -263,3 +264,40 @@ def test_real_model_calls_a_tool_when_required(smollm2_path, smol_tokenizer):
     text = tok.decode(out)
     schemas = {"get_weather": tools[0]["function"]["parameters"]}
     assert [c.name for c in assert_valid_calls(text, tok, template, schemas)] == ["get_weather"]
+
+
+def feed(factory, tokenizer, text: str, stop: int) -> int | None:
+    """Feed `text`'s tokens then `stop`; the index of the first token refused, None if all pass."""
+    con = factory.make()
+    for i, tok in enumerate([*tokenizer.encode(text, add_special_tokens=False), stop]):
+        try:
+            con.accept(tok)
+        except ValueError:
+            return i
+    assert con.is_done()
+    return None
+
+
+def test_strict_auto_leaves_text_free_and_holds_calls_to_the_tools(family):
+    """tool_choice auto with strict tools: plain text, a call of an offered tool with fitting
+    arguments, and text around calls all pass; a tool that was not offered, an argument the
+    schema lacks or a missing required one are refused."""
+    template, tokenizer, compiler = family
+    if template.name == "glm4":  # its calls end with the turn: no closing text to hand back to free text
+        with pytest.raises(UserError, match="glm4"):
+            strict_tool_call_constraint(compiler, template, TOOLS)
+        return
+    factory = strict_tool_call_constraint(compiler, template, TOOLS)
+    stop = stop_ids(tokenizer, template)[0]
+    call = lambda name, args: type("Call", (), {"name": name, "arguments": args})  # noqa: E731
+    assert feed(factory, tokenizer, "It is sunny in Paris, 21 degrees: a < b > c.", stop) is None
+    good = rendered_reply(tokenizer, template, [call("get_weather", {"city": "Paris"})])
+    assert feed(factory, tokenizer, good, stop) is None
+    two = rendered_reply(tokenizer, template, [call("get_weather", {"city": "Paris"}), call("get_time", {})])
+    assert feed(factory, tokenizer, two, stop) is None
+    for bad in ([call("delete_files", {"path": "/"})], [call("get_weather", {"city": "Paris", "x": 1})],
+                [call("get_weather", {"unit": "celsius"})]):
+        assert feed(factory, tokenizer, rendered_reply(tokenizer, template, bad), stop) is not None, bad
+    one = strict_tool_call_constraint(compiler, template, TOOLS, parallel_tool_calls=False)
+    assert feed(one, tokenizer, good, stop) is None
+    assert feed(one, tokenizer, two, stop) is not None

@@ -230,7 +230,8 @@ class _Job:
 
 # --------------------------------------------------------------------- app
 
-def create_app(served, api_key: str | None = None, limits: Limits | None = None) -> FastAPI:
+def create_app(served, api_key: str | None = None, limits: Limits | None = None,
+               strict_tools: bool = False) -> FastAPI:
     limits = limits or Limits()
     started = int(time.time())
     fingerprint = "fp_" + hashlib.sha256(f"{served.base_name}:{served.template.name}".encode()).hexdigest()[:10]
@@ -307,20 +308,25 @@ def create_app(served, api_key: str | None = None, limits: Limits | None = None)
                                f"{type(e).__name__}: {e}", "messages") from None
         params = [prep.sampling(len(ids), served.max_model_len, i) for i in range(prep.n)]
         factory, parse = None, bool(offered)
+        field = "response_format" if prep.response_format is not None and not prep.constrains_calls else "tools"
         try:
             if prep.constrains_calls:
                 from tooltune.serve.constrain import tool_call_constraint
                 factory = tool_call_constraint(served.compiler(), served.template, prep.tools, prep.tool_choice,
                                                prep.parallel_tool_calls)
+            elif prep.strict_calls(strict_tools):
+                from tooltune.serve.constrain import strict_tool_call_constraint
+                factory = strict_tool_call_constraint(served.compiler(), served.template, prep.tools,
+                                                      prep.parallel_tool_calls)
             elif prep.response_format is not None:
                 from tooltune.serve.constrain import json_constraint
                 factory, parse = json_constraint(served.compiler(), prep.response_format["schema"]), False
         except UserError as e:
-            raise RequestError(str(e), "tools" if prep.constrains_calls else "response_format") from None
+            raise RequestError(str(e), field) from None
         except Exception as e:  # noqa: BLE001
             log.exception("building the constraint failed")
             raise RequestError(f"constrained decoding failed for this request: {type(e).__name__}: {e}",
-                               "tools" if prep.constrains_calls else "response_format") from None
+                               field) from None
         key = uuid.uuid4().hex
         if prep.seed is not None:
             key = hashlib.sha256(f"{prep.seed}:{ids}".encode()).hexdigest()

@@ -32,6 +32,9 @@ class ApiConfig:
     # smaller keeps running streams smoother; 0 prefills in forwards of their own
     prefill_chunk_tokens: int = 512
     speculative: bool = True                    # prompt-lookup drafts for a lone greedy request (exact)
+    # tool_choice auto: a call the model opens is held to the offered tools and their schemas, as
+    # for tools marked `strict: true` (those requests lose prompt-lookup drafts)
+    strict_tools: bool = False
     # int8: CPU weights in int8, decode steps ~1.3x (1 row) to ~1.6x (12 rows) faster; lossy, and since
     # activation scales are per forward, a reply can change with what it is batched with
     quantize: str | None = None
@@ -114,7 +117,10 @@ def cmd_api(args) -> int:
         prefix_cache_tokens=cfg.prefix_cache_tokens, quantize=cfg.quantize,
         speculative=cfg.speculative, prefill_chunk_tokens=cfg.prefill_chunk_tokens)
     limits = Limits(max_body_bytes=int(cfg.max_body_mb * 1024 * 1024), max_messages=cfg.max_messages)
-    app = create_app(served, api_key=cfg.api_key, limits=limits)
+    if cfg.strict_tools:  # a template that cannot hold calls to the tools fails here, not per request
+        from tooltune.serve.constrain import strict_tool_call_constraint
+        strict_tool_call_constraint(served.compiler(), served.template, [{"type": "function", "function": {"name": "f"}}])
+    app = create_app(served, api_key=cfg.api_key, limits=limits, strict_tools=cfg.strict_tools)
     served.engine.start()
     print(f"tooltune api: serving {', '.join(served.names)} (template {served.template.name}) "
           f"on http://{cfg.host}:{cfg.port}/v1", flush=True)

@@ -7,6 +7,8 @@ family, present or future, gets its literal text, name quoting and separators fr
 The grammar is then a structural tag: literal head + the tool's parameters schema (compiled to
 EBNF with the template's JSON separators), one alternative per tool, repeated with the
 template's between-calls text when parallel calls are allowed, then the literal tail.
+For `auto` with strict tools the same calls become a triggered tag: free text until the text
+that opens a call, then calls as above up to the text that closes them.
 """
 from __future__ import annotations
 
@@ -204,10 +206,7 @@ def tool_call_constraint(compiler: Compiler, template: Template, tools: list[dic
                          ) -> ConstraintFactory:
     """Calls of the offered tools, in the template's layout: `"required"` forces one call (or
     several when parallel), a named function exactly one call of that tool."""
-    fns = [t.get("function", t) if isinstance(t, dict) else {} for t in tools or []]
-    offered = [f for f in fns if isinstance(f.get("name"), str) and f["name"]]
-    if not offered:
-        raise UserError("tool_choice needs at least one tool in `tools`")
+    offered = _offered(tools)
     if isinstance(tool_choice, dict):
         name = (tool_choice.get("function") or {}).get("name") or tool_choice.get("name")
         chosen = [f for f in offered if f["name"] == name][:1]
@@ -223,16 +222,54 @@ def tool_call_constraint(compiler: Compiler, template: Template, tools: list[dic
     layout = _layout(compiler, template, tuple(f["name"] for f in chosen))
     args = [_args_format(f, layout.separators) for f in chosen]
     if parallel and layout.mids is not None:
-        fmt = _seq(_either([_seq(_lit(h), a) for h, a in zip(layout.heads, args)]),
-                   {"type": "star", "content": _either(
-                       [_seq(_lit(m), a) for m, a in zip(layout.mids, args)])},
-                   _lit(layout.tails[0]))
+        fmt = _seq(_calls(layout, args), _lit(layout.tails[0]))
     else:
         fmt = _either([_seq(_lit(h), a, _lit(t))
                        for h, a, t in zip(layout.heads, args, layout.tails)])
+    return _compile(compiler, fmt)
+
+
+def strict_tool_call_constraint(compiler: Compiler, template: Template, tools: list[dict],
+                                parallel_tool_calls: bool = True) -> ConstraintFactory:
+    """`tool_choice: "auto"` with strict tools: the reply is free until it opens a call with the
+    text every call of the template begins with (`<tool_call>` for Hermes, `[TOOL_CALLS]` for
+    Mistral); from there on it is calls of offered tools, arguments fitting their schemas, in the
+    trained layout, up to the calls' closing text. Free text may follow."""
+    chosen = list({f["name"]: f for f in _offered(tools)}.values())
+    layout = _layout(compiler, template, tuple(f["name"] for f in chosen))
+    opener = re.match(r"\s*\S+", os.path.commonprefix(list(layout.heads)))
+    if opener is None or len(set(layout.tails)) != 1 or not layout.tails[0].strip():
+        raise UserError(f"template {template.name!r} has no fixed text that opens and closes its tool "
+                        "calls; strict tools need tool_choice required or a named function")
+    trigger, n = opener.group(0), len(opener.group(0))
+    args = [_args_format(f, layout.separators) for f in chosen]
+    parallel = parallel_tool_calls and layout.mids is not None
+    heads = _Layout(tuple(h[n:] for h in layout.heads), layout.mids, layout.tails, layout.separators)
+    content = _calls(heads, args) if parallel else _either([_seq(_lit(h), a) for h, a in zip(heads.heads, args)])
+    # The tag ends with the calls' closing text: xgrammar needs a non-empty end after content
+    # of unbounded length.
+    fmt = {"type": "triggered_tags", "triggers": [trigger], "at_least_one": False, "stop_after_first": not parallel,
+           "tags": [{"type": "tag", "begin": trigger, "content": content, "end": layout.tails[0]}]}
+    return _compile(compiler, fmt)
+
+
+def _offered(tools: list[dict] | None) -> list[dict]:
+    fns = [t.get("function", t) if isinstance(t, dict) else {} for t in tools or []]
+    offered = [f for f in fns if isinstance(f.get("name"), str) and f["name"]]
+    if not offered:
+        raise UserError("tool_choice needs at least one tool in `tools`")
+    return offered
+
+
+def _calls(layout: _Layout, args: list[dict]) -> dict:
+    """One call of any tool, then any number more (parallel calls), without the closing text."""
+    return _seq(_either([_seq(_lit(h), a) for h, a in zip(layout.heads, args)]),
+                {"type": "star", "content": _either([_seq(_lit(m), a) for m, a in zip(layout.mids, args)])})
+
+
+def _compile(compiler: Compiler, fmt: dict) -> ConstraintFactory:
     try:
-        compiled = compiler.xgr_compiler.compile_structural_tag(
-            {"type": "structural_tag", "format": fmt})
+        compiled = compiler.xgr_compiler.compile_structural_tag({"type": "structural_tag", "format": fmt})
     except Exception as e:
         raise UserError(f"the tools' schemas cannot be used for constrained decoding: "
                         f"{_error_text(e)}") from e

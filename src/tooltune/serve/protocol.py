@@ -147,6 +147,12 @@ class Prepared:
     def constrains_calls(self) -> bool:
         return self.tool_choice == "required" or isinstance(self.tool_choice, dict)
 
+    def strict_calls(self, server_default: bool = False) -> bool:
+        """`auto` where any call made must be a valid call of an offered tool: a tool marked
+        `strict: true` (OpenAI's flag), or the server's `--strict-tools`."""
+        return (self.tool_choice == "auto" and bool(self.tools) and self.response_format is None
+                and (server_default or any(t["function"].get("strict") for t in self.tools)))
+
     def sampling(self, prompt_tokens: int, max_model_len: int, choice: int = 0) -> SamplingParams:
         """Sampling parameters for choice `choice`; checks the prompt and max_tokens fit the context."""
         room = max_model_len - prompt_tokens
