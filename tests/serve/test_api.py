@@ -616,3 +616,13 @@ def test_strict_tools_in_auto_mode(client):
         names += [t.function.name for t in (delta.tool_calls or []) if t.function and t.function.name] if delta else []
     assert text == (choice.message.content or "")
     assert names == [c.function.name for c in choice.message.tool_calls or []]
+
+
+def test_strict_flag_reaches_the_request():
+    from tooltune.serve.protocol import ChatCompletionRequest, prepare
+    strict = [{"type": "function", "function": {**WEATHER["function"], "strict": True}}, TIME]
+    assert prepare(ChatCompletionRequest(model="m", messages=ASK, tools=strict)).strict_calls()
+    plain = prepare(ChatCompletionRequest(model="m", messages=ASK, tools=TOOLS))
+    assert not plain.strict_calls() and plain.strict_calls(server_default=True)
+    required = prepare(ChatCompletionRequest(model="m", messages=ASK, tools=strict, tool_choice="required"))
+    assert not required.strict_calls() and required.constrains_calls

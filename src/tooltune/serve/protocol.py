@@ -142,6 +142,7 @@ class Prepared:
     max_tokens_param: str
     stop: tuple[str, ...]
     seed: int | None
+    strict_tools: bool = False         # a tool is marked `strict: true`
 
     @property
     def constrains_calls(self) -> bool:
@@ -151,7 +152,7 @@ class Prepared:
         """`auto` where any call made must be a valid call of an offered tool: a tool marked
         `strict: true` (OpenAI's flag), or the server's `--strict-tools`."""
         return (self.tool_choice == "auto" and bool(self.tools) and self.response_format is None
-                and (server_default or any(t["function"].get("strict") for t in self.tools)))
+                and (server_default or self.strict_tools))
 
     def sampling(self, prompt_tokens: int, max_model_len: int, choice: int = 0) -> SamplingParams:
         """Sampling parameters for choice `choice`; checks the prompt and max_tokens fit the context."""
@@ -201,7 +202,8 @@ def prepare(req: ChatCompletionRequest, max_messages: int = 1024) -> Prepared:
         include_usage=bool(req.stream and req.stream_options and req.stream_options.include_usage),
         temperature=1.0 if req.temperature is None else req.temperature,
         top_p=1.0 if req.top_p is None else req.top_p,
-        max_tokens=max_tokens, max_tokens_param=param, stop=stop, seed=req.seed)
+        max_tokens=max_tokens, max_tokens_param=param, stop=stop, seed=req.seed,
+        strict_tools=any(t.function.strict for t in req.tools or []))
 
 
 # ---------------------------------------------------------------- tools
