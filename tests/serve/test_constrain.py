@@ -279,8 +279,8 @@ def feed(factory, tokenizer, text: str, stop: int) -> int | None:
 
 
 def test_strict_auto_leaves_text_free_and_holds_calls_to_the_tools(family):
-    """tool_choice auto with strict tools: plain text, a call of an offered tool with fitting
-    arguments, and text around calls all pass; a tool that was not offered, an argument the
+    """tool_choice auto with strict tools: plain text, and one or two calls of offered tools with
+    fitting arguments, pass; a tool that was not offered, an argument the
     schema lacks or a missing required one are refused."""
     template, tokenizer, compiler = family
     if template.name == "glm4":  # its calls end with the turn: no closing text to hand back to free text
