@@ -38,6 +38,9 @@ class ApiConfig:
     # int8: CPU weights in int8, decode steps ~1.3x (1 row) to ~1.6x (12 rows) faster; lossy, and since
     # activation scales are per forward, a reply can change with what it is batched with
     quantize: str | None = None
+    # auto: an fp32 model on a CPU keeps its weights in fp16 and computes in fp32 (a C++ kernel,
+    # built once; decode steps 1.2-1.7x faster, replies independent of batching); fp32: as loaded
+    cpu_weights: str = "auto"
     max_body_mb: float = 8.0
     max_messages: int = 1024
     finetuning_type: str = "lora"               # accepted for LLaMA-Factory configs; unused
@@ -105,7 +108,13 @@ def cmd_api(args) -> int:
     if cfg.infer_backend not in ("tooltune", "huggingface", "hf"):
         raise UserError(f"infer_backend {cfg.infer_backend!r}: use tooltune (default) or vllm")
     loras = _loras(cfg.lora)
+    import torch
     import uvicorn
+
+    # The engine's thread must own the process's only OpenMP team (see Engine): this thread loads
+    # the model and answers HTTP with one torch thread, the engine decodes with all of them.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
 
     from tooltune.serve.app import Limits, create_app
     from tooltune.serve.runtime import load_served_model
@@ -115,7 +124,8 @@ def cmd_api(args) -> int:
         template=cfg.template, served_name=cfg.served_model_name, dtype=cfg.dtype, device=cfg.device,
         max_batch=cfg.max_batch, max_waiting=cfg.max_waiting, max_model_len=cfg.max_model_len,
         prefix_cache_tokens=cfg.prefix_cache_tokens, quantize=cfg.quantize,
-        speculative=cfg.speculative, prefill_chunk_tokens=cfg.prefill_chunk_tokens)
+        speculative=cfg.speculative, prefill_chunk_tokens=cfg.prefill_chunk_tokens, cpu_weights=cfg.cpu_weights,
+        engine_threads=threads)
     limits = Limits(max_body_bytes=int(cfg.max_body_mb * 1024 * 1024), max_messages=cfg.max_messages)
     if cfg.strict_tools:  # a template that cannot hold calls to the tools fails here, not per request
         from tooltune.serve.constrain import strict_tool_call_constraint

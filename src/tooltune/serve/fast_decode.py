@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from tooltune.serve.half_linear import half_linear, half_weight
 from tooltune.serve.kv_cache import SlotCache
 
 # Decoder layers whose forward is exactly: x += attn(norm1(x)); x += mlp(norm2(x)), with a plain
@@ -163,7 +164,8 @@ class _Projection:
     """One decode-step matmul: a linear layer, or several that read the same input (q/k/v,
     gate/up) fused into one weight, with the output sizes to split it back.
 
-    Several rows go through oneDNN's packed weights (serve/packed_linear.py). One row goes through
+    fp16 weights (serve/half_linear.py, the server's default on AVX2) go through that kernel at
+    every row count. With fp32 weights, several rows go through oneDNN's packed weights (serve/packed_linear.py). One row goes through
     the plain weight cut into one block of output rows per core, as one bmm: oneDNN and MKL run a
     one-row product on a single core (~12 GB/s of weights here), bmm gives each core its own block
     (~20 GB/s). Measured side by side on SmolLM2 (2-core AVX2, fp32): a one-row decode step
@@ -172,25 +174,23 @@ class _Projection:
 
     def __init__(self, linears: list[nn.Linear]):
         self.linears, self.sizes = linears, [m.out_features for m in linears]
-        self.weight = self.bias = self.packed = None
+        self.weight = self.bias = self.packed = self.half = None
+        halves = [half_weight(m) for m in linears]
+        if all(h is not None for h in halves):  # fp16 weights (serve/half_linear.py): every row count
+            self.half = halves[0] if len(halves) == 1 else _fuse(linears, halves)
+            self.bias = _fused_bias(linears)
+            self.parts = 0
+            return
         plain = all(type(m) is nn.Linear and m.weight.dtype == torch.float32
                     and m.weight.device.type == "cpu" for m in linears)  # not int8, not bf16, not a GPU
         packed = plain and all("_packed_weight" in m.__dict__ for m in linears)
         if len(linears) == 1 and plain:
             self.weight, self.bias = linears[0].weight.detach(), linears[0].bias
         elif packed:
-            self.weight = torch.cat([m.weight.detach() for m in linears])
-            biases = [m.bias for m in linears]
-            if any(b is not None for b in biases):
-                self.bias = torch.cat([b.detach() if b is not None else torch.zeros(m.out_features)
-                                       for m, b in zip(linears, biases)])
+            self.weight = _fuse(linears, [m.weight.detach() for m in linears])
+            self.bias = _fused_bias(linears)
             self.packed = torch.ops.mkldnn._reorder_linear_weight(self.weight, None)
-            start = 0
-            for m in linears:
-                # The modules' weights become views of the fused one (prefill reads the same
-                # memory), and their separate packed copies go: the model's footprint stays put.
-                m.weight.data = self.weight[start:start + m.out_features]
-                start += m.out_features
+            for m in linears:  # their separate packed copies go: the model's footprint stays put
                 del m._packed_weight
                 del m.forward
         parts = torch.get_num_threads()
@@ -198,7 +198,9 @@ class _Projection:
 
     def __call__(self, h: torch.Tensor, split: bool = True):
         """The outputs of each linear (a list), or with split=False all of them as one tensor."""
-        if self.parts and h.numel() == h.shape[-1]:  # one row
+        if self.half is not None:
+            out = half_linear(h, self.half, self.bias)
+        elif self.parts and h.numel() == h.shape[-1]:  # one row
             blocks = self.weight.view(self.parts, -1, h.shape[-1])
             # the row as a [in, 1] column with strides (1, in): MKL takes a (1, 1)-strided one
             # for a general matrix and runs ~8x slower
@@ -214,3 +216,25 @@ class _Projection:
             outs = [m(h) for m in self.linears]
             return outs if split else torch.cat(outs, dim=-1)
         return list(out.split(self.sizes, dim=-1)) if split else out
+
+
+def _fuse(linears: list[nn.Linear], weights: list[torch.Tensor]) -> torch.Tensor:
+    """The weights as one [sum of outputs, in] matrix; the modules' own weights become views of it
+    (prefill through the model's forward reads the same memory), so no copy stays behind."""
+    fused = torch.cat(weights)
+    start = 0
+    for m, w in zip(linears, weights):
+        view = fused[start:start + m.out_features]
+        if "_half_weight" in m.__dict__:
+            m._half_weight = view
+        else:
+            m.weight.data = view
+        start += m.out_features
+    return fused
+
+
+def _fused_bias(linears: list[nn.Linear]) -> torch.Tensor | None:
+    biases = [m.bias for m in linears]
+    if all(b is None for b in biases):
+        return None
+    return torch.cat([b.detach() if b is not None else torch.zeros(m.out_features) for m, b in zip(linears, biases)])

@@ -53,8 +53,10 @@ def load_served_model(model: str | os.PathLike, *, adapter: str | None = None, l
                       template: str | None = None, served_name: str | None = None, dtype: str = "auto",
                       device: str = "cpu", max_batch: int = 32, max_waiting: int = 256,
                       max_model_len: int | None = None, prefix_cache_tokens: int = 16384, speculative: bool = True,
-                      quantize: str | None = None, prefill_chunk_tokens: int = 512) -> ServedModel:
-    """Load the model; `adapter` is merged into it (fastest), `loras` stay separate, one per name."""
+                      quantize: str | None = None, prefill_chunk_tokens: int = 512,
+                      cpu_weights: str = "auto", engine_threads: int | None = None) -> ServedModel:
+    """Load the model; `adapter` is merged into it (fastest), `loras` stay separate, one per name.
+    `engine_threads`: torch threads for the engine's thread (see Engine on threads and OpenMP)."""
     from tooltune.agent.local import _template_for
     from tooltune.model.hub import resolve_model
     from tooltune.model.loader import load_model, load_tokenizer
@@ -81,15 +83,40 @@ def load_served_model(model: str | os.PathLike, *, adapter: str | None = None, l
     net.eval()
     if quantize:
         net = quantize_linear_layers(net, quantize, bool(names))
-    else:
+    elif not use_half_weights(net, cpu_weights):
         pack_linear_layers(net)  # decode-shaped matmuls ~1.8x faster; fp32 all the same
     tokenizer = load_tokenizer(model, padding_side="left")
     engine = Engine(net, tokenizer, stop_token_ids=stop_token_ids(tokenizer, template_obj),
                     max_model_len=max_model_len, max_batch=max_batch, max_waiting=max_waiting,
                     prefix_cache_tokens=prefix_cache_tokens, multi_adapter=bool(names),
-                    speculative=speculative, chunk_tokens=prefill_chunk_tokens)
+                    speculative=speculative, chunk_tokens=prefill_chunk_tokens, threads=engine_threads)
     base = served_name or (adapter_path.name if adapter_path else Path(str(model)).name)
     return ServedModel(engine, tokenizer, template_obj, base, names)
+
+
+def use_half_weights(net, cpu_weights: str) -> bool:
+    """fp16 weights with fp32 math (serve/half_linear.py) for an fp32 model on a CPU: `auto` where
+    the kernel builds here, `fp16` or an error saying why not, `fp32` never."""
+    import torch
+
+    from tooltune.serve.half_linear import KernelUnavailable, halve_linear_layers
+
+    if cpu_weights not in ("auto", "fp16", "fp32"):
+        raise UserError(f"cpu_weights {cpu_weights!r}: use auto, fp16 or fp32")
+    embedding = net.get_input_embeddings().weight
+    if cpu_weights == "fp32" or embedding.dtype != torch.float32 or embedding.device.type != "cpu":
+        if cpu_weights == "fp16":
+            raise UserError(f"cpu_weights fp16 is for an fp32 model on a CPU; this one is {embedding.dtype} "
+                            f"on {embedding.device.type} (set dtype fp32 and device cpu)")
+        return False
+    try:
+        halve_linear_layers(net)
+    except KernelUnavailable as e:
+        if cpu_weights == "fp16":
+            raise UserError(f"cpu_weights fp16: {e}") from None
+        print(f"tooltune api: fp32 weights ({e})", flush=True)
+        return False
+    return True
 
 
 def quantize_linear_layers(net, method: str, has_loras: bool):
