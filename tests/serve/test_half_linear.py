@@ -150,7 +150,7 @@ def test_cpu_weights_setting(smollm2_path, monkeypatch, capsys):
     monkeypatch.setenv("CXX", "/nonexistent/g++")
     try:
         assert use_half_weights(model, "auto") is False                 # falls back, and says why
-        assert "fp32 weights (no C++ compiler" in capsys.readouterr().out
+        assert "tooltune: fp32 weights (no C++ compiler" in capsys.readouterr().out
         with pytest.raises(UserError, match="cpu_weights fp16: no C\\+\\+ compiler"):
             use_half_weights(model, "fp16")
     finally:

@@ -70,7 +70,7 @@ def generate_replies(model, tokenizer, template: Template, cases: list[Case], ma
     """Greedy replies from the serving engine (continuous batching, shared tool prompts prefilled
     once), ended at the template's stop words: what `tooltune api` would answer."""
     from tooltune.serve.engine import Engine
-    from tooltune.serve.packed_linear import packed_linear_layers
+    from tooltune.serve.half_linear import serving_linear_layers
     from tooltune.serve.types import SamplingParams
     from tooltune.templates.render import stop_token_ids
 
@@ -79,13 +79,13 @@ def generate_replies(model, tokenizer, template: Template, cases: list[Case], ma
     budgets = [reply_budget(tokenizer, template, c, max_new_tokens) for c in cases]
     was_training = model.training
     model.eval()
-    engine = Engine(model, tokenizer, stop_token_ids=stop_token_ids(tokenizer, template), max_batch=batch_size,
-                    max_waiting=max(len(prompts), 1))
     try:
-        with packed_linear_layers(model):  # the weights stay put during one evaluation
+        with serving_linear_layers(model):  # the server's weights; the model's own stay put
+            engine = Engine(model, tokenizer, stop_token_ids=stop_token_ids(tokenizer, template),
+                            max_batch=batch_size, max_waiting=max(len(prompts), 1))
+            # decodes in this thread (the engine's own thread is never started)
             replies = engine.generate_all(prompts, [SamplingParams(max_tokens=b, temperature=0) for b in budgets])
     finally:
-        engine.shutdown()
         model.train(was_training)
     return [cut_at_stop(r, [*template.stop_words, tokenizer.eos_token]) for r in replies]
 

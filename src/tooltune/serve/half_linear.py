@@ -156,3 +156,16 @@ def half_linear_layers(model: torch.nn.Module):
             if "_half_weight" in module.__dict__:
                 del module._half_weight
                 del module.forward
+
+
+@contextlib.contextmanager
+def serving_linear_layers(model: torch.nn.Module):
+    """fp16-weight layers, as `tooltune api` serves an fp32 model on a CPU, for the duration of the
+    block where the kernel runs here; the model as it is elsewhere. So an evaluation scores what
+    the server will answer. Yields how many layers changed."""
+    embedding = model.get_input_embeddings().weight
+    if embedding.dtype == torch.float32 and embedding.device.type == "cpu" and unavailable_reason() is None:
+        with half_linear_layers(model) as changed:
+            yield changed
+    else:
+        yield 0

@@ -114,7 +114,7 @@ def use_half_weights(net, cpu_weights: str) -> bool:
     except KernelUnavailable as e:
         if cpu_weights == "fp16":
             raise UserError(f"cpu_weights fp16: {e}") from None
-        print(f"tooltune api: fp32 weights ({e})", flush=True)
+        print(f"tooltune: fp32 weights ({e})", flush=True)
         return False
     return True
 
