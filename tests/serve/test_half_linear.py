@@ -131,6 +131,7 @@ def test_served_replies_do_not_depend_on_batching(smollm2_path):
     params = SamplingParams(max_tokens=24, temperature=0)
     try:
         alone = [engine.generate_all([p], params)[0] for p in prompts]    # in this thread
+        assert engine._thread is None
         engine.start()
         together = engine.generate_all(prompts, params)                   # in the engine's thread
     finally:
