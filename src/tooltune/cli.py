@@ -12,6 +12,7 @@ STAGES = [
     "tooltune.model.commands",
     "tooltune.data.commands",
     "tooltune.train.commands",
+    "tooltune.evaluate.commands",
     "tooltune.export.commands",
     "tooltune.agent.commands",
     "tooltune.serve.commands",
