@@ -43,9 +43,24 @@ class KernelUnavailable(RuntimeError):
     """Why the fp16-weight kernel cannot run here (no AVX2, no compiler, a failed build)."""
 
 
-@functools.lru_cache(maxsize=1)
 def _kernel():
     """The compiled kernel's entry point; raises KernelUnavailable with the reason."""
+    fn, reason = _build()
+    if fn is None:
+        raise KernelUnavailable(reason)
+    return fn
+
+
+@functools.lru_cache(maxsize=1)
+def _build():
+    """(entry point, None) or (None, why not), found once per process (a failed build is not retried)."""
+    try:
+        return _compile_and_load(), None
+    except KernelUnavailable as e:
+        return None, str(e)
+
+
+def _compile_and_load():
     capability = torch.backends.cpu.get_cpu_capability()
     if capability not in ("AVX2", "AVX512"):
         raise KernelUnavailable(f"this CPU has no AVX2 (torch reports {capability})")
