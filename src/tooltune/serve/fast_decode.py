@@ -165,7 +165,8 @@ class _Projection:
     gate/up) fused into one weight, with the output sizes to split it back.
 
     fp16 weights (serve/half_linear.py, the server's default on AVX2) go through that kernel at
-    every row count. With fp32 weights, several rows go through oneDNN's packed weights (serve/packed_linear.py). One row goes through
+    every row count. With fp32 weights, several rows go through oneDNN's packed weights
+    (serve/packed_linear.py), and one row goes through
     the plain weight cut into one block of output rows per core, as one bmm: oneDNN and MKL run a
     one-row product on a single core (~12 GB/s of weights here), bmm gives each core its own block
     (~20 GB/s). Measured side by side on SmolLM2 (2-core AVX2, fp32): a one-row decode step

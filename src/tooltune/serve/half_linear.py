@@ -6,8 +6,9 @@ inputs (its fp16/bf16 products round the activations too, and on AVX2 they run ~
 fp32). So this is a small C++ kernel (csrc/half_linear.cpp): weights stored fp16, widened to fp32
 in registers (F16C), multiplied and summed in fp32. Measured side by side on SmolLM2's weight
 shapes (2-core AVX2 EPYC), all matmuls of one decode step: one row 19.1 ms (the fp32 bmm path)
--> 11.2 ms, 4 rows 27.7 (oneDNN packed) -> 18.3, 16 rows 52.7 -> 42.4. Prefill-sized inputs
-(300 rows) run ~20% slower than oneDNN; a decode step's matmuls are what a server waits on.
+-> 11.2 ms, 4 rows 27.7 (oneDNN packed) -> 18.3, 16 rows 52.7 -> 42.4. From 64 rows (prefill)
+on, MKL's fp32 gemm on a widened copy would be 1.2-1.35x faster; at 16 clients that measured as
+noise end to end, and would make a prompt's keys depend on its chunking, so prefill stays here.
 
 - Every output is the same sum in the same order whatever the number of rows, so a request's
   reply does not depend on what it is batched with (bitwise; fp32 oneDNN and MKL change their
