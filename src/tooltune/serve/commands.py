@@ -39,7 +39,7 @@ class ApiConfig:
     # activation scales are per forward, a reply can change with what it is batched with
     quantize: str | None = None
     # auto: an fp32 model on a CPU keeps its weights in fp16 and computes in fp32 (a C++ kernel,
-    # built once; decode steps 1.2-1.7x faster, replies independent of batching); fp32: as loaded
+    # built once; decode steps 1.2-1.7x faster, products independent of batching); fp32: as loaded
     cpu_weights: str = "auto"
     max_body_mb: float = 8.0
     max_messages: int = 1024

@@ -10,9 +10,10 @@ shapes (2-core AVX2 EPYC), all matmuls of one decode step: one row 19.1 ms (the 
 on, MKL's fp32 gemm on a widened copy would be 1.2-1.35x faster; at 16 clients that measured as
 noise end to end, and would make a prompt's keys depend on its chunking, so prefill stays here.
 
-- Every output is the same sum in the same order whatever the number of rows, so a request's
-  reply does not depend on what it is batched with (bitwise; fp32 oneDNN and MKL change their
-  blocking, and so their rounding, with the row count).
+- Every output is the same sum in the same order whatever the number of rows, so a row's
+  products do not depend on what it is batched with (bitwise; fp32 oneDNN and MKL change their
+  blocking, and so their rounding, with the row count). Attention, which reads the batch's
+  common window, is not covered by this.
 - Weights lose what fp16 cannot hold: 2^-11 relative (~5e-4); models trained in bf16 lose
   nothing (bf16 -> fp16 is exact inside fp16's range). A weight past fp16's range keeps fp32.
 - Memory: the fp32 weights go, except a tied LM head's (the input embedding still reads it).
