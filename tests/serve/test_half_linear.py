@@ -8,37 +8,44 @@ import torch
 
 from tooltune.errors import UserError
 from tooltune.serve import half_linear as hl
-from tooltune.serve.half_linear import half_linear, half_linear_layers, half_weight, halve_linear_layers
+from tooltune.serve.half_linear import half_linear, half_linear_layers, half_weight, halve_linear_layers, to_panels
 
 pytestmark = pytest.mark.skipif(hl.unavailable_reason() is not None, reason=f"kernel: {hl.unavailable_reason()}")
 
 
-@pytest.mark.parametrize("rows", [1, 2, 3, 5, 17, 70, 133])          # 4-row groups, 64-row tiles, tails
-@pytest.mark.parametrize("n_out", [1, 2, 3, 4, 5, 7, 49])            # 3- and 4-output groups, tails
+@pytest.mark.parametrize("rows", [1, 2, 3, 5, 7, 17, 70, 133])   # 6-row blocks, 60-row tiles, tails
+@pytest.mark.parametrize("n_out", [16, 32, 48, 80])               # odd and even panel counts
 def test_kernel_is_the_fp16_weights_product_and_batch_invariant(rows, n_out):
     gen = torch.Generator().manual_seed(rows * 100 + n_out)
-    k = 8 * (1 + (rows + n_out) % 9)
+    k = (3, 8, 17, 64, 100)[(rows + n_out) % 5]
     x = torch.randn(rows, k, generator=gen)
     w = (torch.randn(n_out, k, generator=gen) * 0.05).half()
     b = torch.randn(n_out, generator=gen)
+    panels = to_panels(w)
+    assert panels.shape == w.shape and not torch.equal(panels, w)   # same shape, the kernel's order
     for bias in (b, None):
-        out = half_linear(x, w, bias)
+        out = half_linear(x, panels, bias)
         ref = x.double() @ w.double().T + (bias.double() if bias is not None else 0)
         torch.testing.assert_close(out.double(), ref, atol=1e-5, rtol=1e-5)
         # every row alone, and inside any other batch, is the same bits
         for i in {0, rows // 2, rows - 1}:
-            assert torch.equal(half_linear(x[i:i + 1], w, bias), out[i:i + 1])
-        assert torch.equal(half_linear(torch.cat([x, x[:3]]), w, bias)[:rows], out)
+            assert torch.equal(half_linear(x[i:i + 1], panels, bias), out[i:i + 1])
+        assert torch.equal(half_linear(torch.cat([x, x[:3]]), panels, bias)[:rows], out)
+    # row slices at multiples of 16 are whole panels: a fused weight's parts multiply alone
+    if n_out > 16:
+        torch.testing.assert_close(half_linear(x, panels[16:]), out[:, 16:], atol=0, rtol=0)  # out: no bias
 
 
 def test_kernel_rejects_inputs_it_cannot_read():
-    w = torch.zeros(4, 16, dtype=torch.float16)
+    w = to_panels(torch.zeros(16, 8))
     with pytest.raises(ValueError, match="fp32"):
-        half_linear(torch.zeros(2, 16, dtype=torch.float16), w)
-    with pytest.raises(ValueError, match="16"):
-        half_linear(torch.zeros(2, 8), w)
-    assert half_linear(torch.zeros(0, 16), w).shape == (0, 4)
-    assert half_linear(torch.ones(2, 3, 16), w).shape == (2, 3, 4)   # leading dims kept
+        half_linear(torch.zeros(2, 8, dtype=torch.float16), w)
+    with pytest.raises(ValueError, match="8"):
+        half_linear(torch.zeros(2, 4), w)
+    with pytest.raises(ValueError, match="to_panels"):
+        half_linear(torch.zeros(2, 8), torch.zeros(12, 8, dtype=torch.float16))
+    assert half_linear(torch.zeros(0, 8), w).shape == (0, 16)
+    assert half_linear(torch.ones(2, 3, 8), w).shape == (2, 3, 16)   # leading dims kept
 
 
 def test_kernel_builds_once_into_tooltune_home(tmp_path, monkeypatch):

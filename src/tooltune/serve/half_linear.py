@@ -3,14 +3,14 @@
 A decode step reads every weight once, so on a CPU its matmuls are bound by memory bandwidth:
 SmolLM2-135M's fp32 weights are 540 MB a step. torch has no CPU product of fp16 weights with fp32
 inputs (its fp16/bf16 products round the activations too, and on AVX2 they run ~100x slower than
-fp32). So this is a small C++ kernel (csrc/half_linear.cpp): weights stored fp16, widened to fp32
-in registers (F16C), multiplied and summed in fp32. Measured side by side on SmolLM2's weight
-shapes (2-core AVX2 EPYC), all matmuls of one decode step: one row 19.1 ms (the fp32 bmm path)
--> 11.2 ms, 4 rows 27.7 (oneDNN packed) -> 18.3, 16 rows 52.7 -> 42.4. From 64 rows (prefill)
-on, MKL's fp32 gemm on a widened copy would be 1.2-1.35x faster; at 16 clients that measured as
-noise end to end, and would make a prompt's keys depend on its chunking, so prefill stays here.
+fp32). So this is a small C++ kernel (csrc/half_linear.cpp): weights stored fp16 in panels of 16
+output rows, widened to fp32 in registers (F16C), multiplied and summed in fp32, a 6x16 tile of
+outputs at a time (the BLIS layout). Measured side by side on SmolLM2's weight shapes (2-core AVX2
+EPYC), all matmuls of one decode step: one row 19.1 ms (the fp32 bmm path) -> ~10 ms, 4 rows
+27.7 (oneDNN packed) -> ~12.4, 16 rows 52.7 -> ~32 (~135 GFLOP/s). (A first kernel on the plain
+[N, K] layout, dot products with horizontal sums, took 11.2 / 18.3 / 42.4.)
 
-- Every output is the same sum in the same order whatever the number of rows, so a row's
+- Every output is one fp32 lane summing over k in order whatever the number of rows, so a row's
   products do not depend on what it is batched with (bitwise; fp32 oneDNN and MKL change their
   blocking, and so their rounding, with the row count). Attention, which reads the batch's
   common window, is not covered by this.
@@ -88,10 +88,10 @@ def _compile_and_load():
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
     lib = ctypes.CDLL(str(library))  # after torch: its libgomp (same soname) serves the kernel's OpenMP
-    if lib.half_linear_abi() != 1:
+    if lib.half_linear_abi() != 2:
         raise KernelUnavailable(f"{library} is from another version of tooltune")
     fn = lib.half_linear
-    fn.restype = None
+    fn.restype = ctypes.c_int
     fn.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int64] * 3 + [ctypes.c_int]
     return fn
 
@@ -105,16 +105,26 @@ def unavailable_reason() -> str | None:
     return None
 
 
+def to_panels(weight: torch.Tensor) -> torch.Tensor:
+    """An fp16 [N, K] weight (N a multiple of 16) in the kernel's layout: panels of 16 output rows,
+    k-major ([N/16][K][16]). Returned viewed as [N, K], so shapes read as before and row slices
+    at multiples of 16 are whole panels; only the kernel can read its contents."""
+    n, k = weight.shape
+    return weight.half().view(n // 16, 16, k).transpose(1, 2).contiguous().view(n, k)
+
+
 def half_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """``x @ weight.T + bias`` for fp32 `x` [..., K] and fp16 `weight` [N, K] (K a multiple of 8)."""
+    """``x @ W.T + bias`` for fp32 `x` [..., K] and `weight` = to_panels(W), W [N, K]."""
     rows = x.reshape(-1, x.shape[-1])
     if rows.dtype != torch.float32 or weight.dtype != torch.float16 or rows.shape[1] != weight.shape[1]:
         raise ValueError(f"half_linear: fp32 [*, {weight.shape[1]}] inputs, got {rows.dtype} {tuple(x.shape)}")
+    if weight.shape[0] % 16 or not weight.is_contiguous():
+        raise ValueError(f"half_linear: the weight must come from to_panels (got {tuple(weight.shape)})")
     rows, n = rows.contiguous(), weight.shape[0]
     out = torch.empty(rows.shape[0], n, dtype=torch.float32, device=x.device)
-    if rows.shape[0]:
-        _kernel()(rows.data_ptr(), weight.data_ptr(), bias.data_ptr() if bias is not None else None,
-                  out.data_ptr(), rows.shape[0], rows.shape[1], n, torch.get_num_threads())
+    if rows.shape[0] and _kernel()(rows.data_ptr(), weight.data_ptr(), bias.data_ptr() if bias is not None else None,
+                                   out.data_ptr(), rows.shape[0], rows.shape[1], n, torch.get_num_threads()):
+        raise MemoryError(f"half_linear: no memory for a copy of {rows.shape[0]} x {rows.shape[1]} inputs")
     return out.view(*x.shape[:-1], n)
 
 
@@ -135,13 +145,14 @@ def _convertible(module: torch.nn.Module) -> bool:
         return False
     w = module.weight
     return (w.dtype == torch.float32 and w.device.type == "cpu"
-            and w.shape[1] % 8 == 0 and w.is_contiguous() and bool(w.detach().abs().max() <= _FP16_MAX)
+            and w.shape[0] % 16 == 0 and w.is_contiguous() and bool(w.detach().abs().max() <= _FP16_MAX)
             and (module.bias is None or module.bias.is_contiguous()))
 
 
 def halve_linear_layers(model: torch.nn.Module, *, keep_fp32: bool = False) -> int:
-    """Give every fp32 nn.Linear fp16 weights and the kernel's forward (inference only: it has no
-    backward); returns how many layers changed. The fp32 weights are freed, unless `keep_fp32` or
+    """Give every fp32 nn.Linear (outputs a multiple of 16) fp16 weights in the kernel's panel
+    layout and the kernel's forward (inference only: it has no backward, and the weight's contents
+    are no longer a plain [N, K] matrix); returns how many layers changed. The fp32 weights are freed, unless `keep_fp32` or
     another module shares them (a tied LM head), where the fp16 copy sits beside them. Raises
     KernelUnavailable where the kernel cannot run."""
     _kernel()
@@ -153,9 +164,9 @@ def halve_linear_layers(model: torch.nn.Module, *, keep_fp32: bool = False) -> i
             if not _convertible(module) or half_weight(module) is not None or ".lora_" in f".{name}":
                 continue
             if keep_fp32 or id(module.weight) in tied:
-                module._half_weight = module.weight.detach().half()
+                module._half_weight = to_panels(module.weight.detach())
             else:
-                module.weight.data = module.weight.data.half()
+                module.weight.data = to_panels(module.weight.data)
             module.forward = types.MethodType(_half_forward, module)
             changed += 1
     return changed

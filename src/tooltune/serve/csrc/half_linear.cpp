@@ -1,86 +1,92 @@
 // y = x W^T + b with W stored fp16 and everything else fp32 (AVX2 + FMA + F16C).
 //
-// Each output is one dot product: 8-lane fp32 partial sums over k in order, then a horizontal
-// sum, then the bias. That order is the same for every row count and every blocking below, so an
-// output does not depend on how many rows share the call (batch-invariant, bitwise).
+// W is stored in panels of 16 output rows, k-major: panel p holds W[16p..16p+15][k] for k = 0..K-1
+// as K runs of 16 halves ([N/16][K][16]). Each output is one fp32 lane that accumulates
+// x[m][k] * W[n][k] over k in order, starting from 0, then adds the bias. That order is the same
+// for every row count and every blocking below, so an output does not depend on how many rows
+// share the call (batch-invariant, bitwise).
 // Built by tooltune/serve/half_linear.py with the system's C++ compiler; called through ctypes.
 #include <immintrin.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <algorithm>
-
-static inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_hadd_ps(s, s);
-  s = _mm_hadd_ps(s, s);
-  return _mm_cvtss_f32(s);
-}
 
 static inline __m256 w8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)p)); }
 
-extern "C" int half_linear_abi() { return 1; }
+static inline void store16(float* y, __m256 lo, __m256 hi, const float* b) {
+  if (b) { lo = _mm256_add_ps(lo, _mm256_loadu_ps(b)); hi = _mm256_add_ps(hi, _mm256_loadu_ps(b + 8)); }
+  _mm256_storeu_ps(y, lo);
+  _mm256_storeu_ps(y + 8, hi);
+}
 
-// X [M, K] fp32, W [N, K] fp16, B [N] fp32 or null, Y [M, N] fp32; K % 8 == 0.
-extern "C" void half_linear(const float* X, const uint16_t* W, const float* B, float* Y,
-                            int64_t M, int64_t K, int64_t N, int threads) {
-  if (M == 1) {  // bound by reading W: four weight rows per pass over x
+extern "C" int half_linear_abi() { return 2; }
+
+// X [M, K] fp32, W panels [N/16][K][16] fp16, B [N] fp32 or null, Y [M, N] fp32; N % 16 == 0.
+// Returns 0, or 1 where the copy of x could not be allocated.
+extern "C" int half_linear(const float* X, const uint16_t* W, const float* B, float* Y,
+                           int64_t M, int64_t K, int64_t N, int threads) {
+  const int64_t panels = N / 16;
+  if (M == 1) {  // bound by reading W: two panels per pass over x
     #pragma omp parallel for schedule(static) num_threads(threads)
-    for (int64_t n = 0; n < N; n += 4) {
-      const int nn = (int)std::min<int64_t>(4, N - n);
-      const uint16_t* w = W + n * K;
-      __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-      if (nn == 4) {
-        for (int64_t k = 0; k < K; k += 8) {
-          const __m256 x = _mm256_loadu_ps(X + k);
-          a[0] = _mm256_fmadd_ps(w8(w + k), x, a[0]);
-          a[1] = _mm256_fmadd_ps(w8(w + K + k), x, a[1]);
-          a[2] = _mm256_fmadd_ps(w8(w + 2 * K + k), x, a[2]);
-          a[3] = _mm256_fmadd_ps(w8(w + 3 * K + k), x, a[3]);
-        }
-      } else {
-        for (int64_t k = 0; k < K; k += 8) {
-          const __m256 x = _mm256_loadu_ps(X + k);
-          for (int j = 0; j < nn; ++j) a[j] = _mm256_fmadd_ps(w8(w + j * K + k), x, a[j]);
+    for (int64_t p = 0; p < panels; p += 2) {
+      const bool two = p + 1 < panels;
+      const uint16_t* w0 = W + p * K * 16;
+      const uint16_t* w1 = w0 + K * 16;
+      __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+      for (int64_t k = 0; k < K; ++k) {
+        const __m256 xb = _mm256_broadcast_ss(X + k);
+        a0 = _mm256_fmadd_ps(w8(w0 + k * 16), xb, a0);
+        a1 = _mm256_fmadd_ps(w8(w0 + k * 16 + 8), xb, a1);
+        if (two) {
+          a2 = _mm256_fmadd_ps(w8(w1 + k * 16), xb, a2);
+          a3 = _mm256_fmadd_ps(w8(w1 + k * 16 + 8), xb, a3);
         }
       }
-      for (int j = 0; j < nn; ++j) Y[n + j] = hsum(a[j]) + (B ? B[n + j] : 0.f);
+      store16(Y + p * 16, a0, a1, B ? B + p * 16 : nullptr);
+      if (two) store16(Y + p * 16 + 16, a2, a3, B ? B + p * 16 + 16 : nullptr);
     }
-    return;
+    return 0;
   }
-  // Several rows: 64-row tiles of x; each task takes 3 weight rows against 4 x rows at a time
-  // (12 accumulators, 3 weight and 1 x register: AVX2's 16).
-  const int64_t tile = 64;
-  for (int64_t m0 = 0; m0 < M; m0 += tile) {
-    const int64_t m1 = std::min(M, m0 + tile);
+  // Several rows: x copied into blocks of 6 rows, k-major ([M/6][K][6], zeros past M), so a k's six
+  // values are adjacent; each task takes one panel against one block at a time (6 x 16 outputs in
+  // 12 registers). Tiles of 60 rows keep the copied x in L2 while every panel passes over it.
+  const int64_t blocks = (M + 5) / 6;
+  const size_t bytes = (size_t)(blocks * K * 6) * sizeof(float);
+  float* xp = (float*)aligned_alloc(64, (bytes + 63) / 64 * 64);
+  if (!xp) return 1;
+  for (int64_t b = 0; b < blocks; ++b)
+    for (int64_t k = 0; k < K; ++k)
+      for (int i = 0; i < 6; ++i) {
+        const int64_t m = b * 6 + i;
+        xp[(b * K + k) * 6 + i] = m < M ? X[m * K + k] : 0.f;
+      }
+  const int64_t tile = 10;  // blocks
+  for (int64_t b0 = 0; b0 < blocks; b0 += tile) {
+    const int64_t b1 = std::min(blocks, b0 + tile);
     #pragma omp parallel for schedule(static) num_threads(threads)
-    for (int64_t n = 0; n < N; n += 3) {
-      const int nn = (int)std::min<int64_t>(3, N - n);
-      const uint16_t* w = W + n * K;
-      for (int64_t m = m0; m < m1; m += 4) {
-        const int mm = (int)std::min<int64_t>(4, m1 - m);
-        const float* x = X + m * K;
-        __m256 a[3][4];
-        for (int j = 0; j < 3; ++j)
-          for (int i = 0; i < 4; ++i) a[j][i] = _mm256_setzero_ps();
-        if (nn == 3 && mm == 4) {
-          for (int64_t k = 0; k < K; k += 8) {
-            const __m256 v0 = w8(w + k), v1 = w8(w + K + k), v2 = w8(w + 2 * K + k);
-            for (int i = 0; i < 4; ++i) {
-              const __m256 xv = _mm256_loadu_ps(x + i * K + k);
-              a[0][i] = _mm256_fmadd_ps(v0, xv, a[0][i]);
-              a[1][i] = _mm256_fmadd_ps(v1, xv, a[1][i]);
-              a[2][i] = _mm256_fmadd_ps(v2, xv, a[2][i]);
-            }
-          }
-        } else {
-          for (int64_t k = 0; k < K; k += 8)
-            for (int j = 0; j < nn; ++j) {
-              const __m256 v = w8(w + j * K + k);
-              for (int i = 0; i < mm; ++i) a[j][i] = _mm256_fmadd_ps(v, _mm256_loadu_ps(x + i * K + k), a[j][i]);
-            }
+    for (int64_t p = 0; p < panels; ++p) {
+      const uint16_t* w = W + p * K * 16;
+      for (int64_t b = b0; b < b1; ++b) {
+        const float* x = xp + b * K * 6;
+        __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+               c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+        for (int64_t k = 0; k < K; ++k) {
+          const __m256 v0 = w8(w + k * 16), v1 = w8(w + k * 16 + 8);
+          const float* xk = x + k * 6;
+          __m256 t;
+          t = _mm256_broadcast_ss(xk + 0); c00 = _mm256_fmadd_ps(v0, t, c00); c01 = _mm256_fmadd_ps(v1, t, c01);
+          t = _mm256_broadcast_ss(xk + 1); c10 = _mm256_fmadd_ps(v0, t, c10); c11 = _mm256_fmadd_ps(v1, t, c11);
+          t = _mm256_broadcast_ss(xk + 2); c20 = _mm256_fmadd_ps(v0, t, c20); c21 = _mm256_fmadd_ps(v1, t, c21);
+          t = _mm256_broadcast_ss(xk + 3); c30 = _mm256_fmadd_ps(v0, t, c30); c31 = _mm256_fmadd_ps(v1, t, c31);
+          t = _mm256_broadcast_ss(xk + 4); c40 = _mm256_fmadd_ps(v0, t, c40); c41 = _mm256_fmadd_ps(v1, t, c41);
+          t = _mm256_broadcast_ss(xk + 5); c50 = _mm256_fmadd_ps(v0, t, c50); c51 = _mm256_fmadd_ps(v1, t, c51);
         }
-        for (int i = 0; i < mm; ++i)
-          for (int j = 0; j < nn; ++j) Y[(m + i) * N + n + j] = hsum(a[j][i]) + (B ? B[n + j] : 0.f);
+        const __m256 c[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+        const int rows = (int)std::min<int64_t>(6, M - b * 6);
+        for (int i = 0; i < rows; ++i) store16(Y + (b * 6 + i) * N + p * 16, c[i][0], c[i][1], B ? B + p * 16 : nullptr);
       }
     }
   }
+  free(xp);
+  return 0;
 }
