@@ -152,9 +152,9 @@ def _convertible(module: torch.nn.Module) -> bool:
 def halve_linear_layers(model: torch.nn.Module, *, keep_fp32: bool = False) -> int:
     """Give every fp32 nn.Linear (outputs a multiple of 16) fp16 weights in the kernel's panel
     layout and the kernel's forward (inference only: it has no backward, and the weight's contents
-    are no longer a plain [N, K] matrix); returns how many layers changed. The fp32 weights are freed, unless `keep_fp32` or
-    another module shares them (a tied LM head), where the fp16 copy sits beside them. Raises
-    KernelUnavailable where the kernel cannot run."""
+    are no longer a plain [N, K] matrix); returns how many layers changed. The fp32 weights are
+    freed, unless `keep_fp32` or another module shares them (a tied LM head), where the fp16 copy
+    sits beside them. Raises KernelUnavailable where the kernel cannot run."""
     _kernel()
     tied = {id(p) for m in model.modules() if type(m) is not torch.nn.Linear for p in m.parameters(recurse=False)}
     changed = 0
