@@ -35,7 +35,7 @@ class ApiConfig:
     # tool_choice auto: a call the model opens is held to the offered tools and their schemas, as
     # for tools marked `strict: true` (those requests lose prompt-lookup drafts)
     strict_tools: bool = False
-    # int8: CPU weights in int8, ~1.3x (1 client) to ~1.6x (16) the fp16 default's tokens/s; lossy, and since
+    # int8: CPU weights in int8, ~0.95x (1 client) to ~1.1x (16) the fp16 default's tokens/s; lossy, and since
     # activation scales are per forward, a reply can change with what it is batched with
     quantize: str | None = None
     # auto: an fp32 model on a CPU keeps its weights in fp16 and computes in fp32 (a C++ kernel,
