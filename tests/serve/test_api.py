@@ -324,6 +324,14 @@ def test_streaming_tool_calls_equal_the_whole_answer(client):
     first_call_deltas = [tc for ch in chunks for c in ch.choices for tc in (c.delta.tool_calls or []) if tc.id]
     assert all(tc.type == "function" and tc.function.name and tc.function.arguments == ""
                for tc in first_call_deltas)
+    # Then the arguments, in pieces as they are generated ("{", then "\"city\": \"Par", ...).
+    pieces: dict[tuple[int, int], list[str]] = {}
+    for ch in chunks:
+        for c in ch.choices:
+            for tc in c.delta.tool_calls or []:
+                if tc.function and tc.function.arguments:
+                    pieces.setdefault((c.index, tc.index), []).append(tc.function.arguments)
+    assert all(len(p) >= 2 for p in pieces.values()) and max(len(p) for p in pieces.values()) > 3, pieces
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
     assert chunks[-1].usage.prompt_tokens == whole.usage.prompt_tokens
     assert all(ch.usage is None for ch in chunks[:-1])

@@ -75,17 +75,21 @@ calls = st.lists(st.tuples(st.from_regex(r"[a-z_][a-z0-9_]{0,15}", fullmatch=Tru
                  max_size=3)
 
 
-def hermes_text(content, cs):
-    blocks = [f'<tool_call>\n{json.dumps({"name": n, "arguments": a}, ensure_ascii=False)}\n</tool_call>'
+LAYOUTS = [{"ensure_ascii": False}, {"ensure_ascii": True}, {"separators": (",", ":")}, {"indent": 1}]
+
+
+def hermes_text(content, cs, layout=LAYOUTS[0]):
+    blocks = [f'<tool_call>\n{json.dumps({"name": n, "arguments": a}, **layout)}\n</tool_call>'
               for n, a in cs]
     return "\n".join(([content] if content else []) + blocks)
 
 
 @settings(max_examples=150, deadline=None)
-@given(content=prose, cs=calls, chunks=st.lists(st.integers(1, 7), min_size=1, max_size=5))
-def test_streaming_equals_one_shot(content, cs, chunks):
+@given(content=prose, cs=calls, chunks=st.lists(st.integers(1, 7), min_size=1, max_size=5),
+       layout=st.sampled_from(LAYOUTS))
+def test_streaming_equals_one_shot(content, cs, chunks, layout):
     parser = get_parser("hermes")
-    text = hermes_text(content, cs)
+    text = hermes_text(content, cs, layout)
     streamed_content, streamed_calls = stream(parser, text, chunks)
     want_content, want_calls = one_shot(parser, text)
     assert streamed_content == want_content
@@ -108,13 +112,69 @@ def test_streaming_equals_one_shot_other_formats(name, cs, chunks):
     assert as_pairs(streamed_calls) == [(n, a) for n, a in cs]
 
 
-def test_stream_sends_name_before_arguments_and_empty_object_for_no_params():
+def test_stream_sends_name_first_then_arguments_in_pieces():
+    sp = StreamingParser(get_parser("hermes"), id_factory=lambda: "call_1")
+    text = '<tool_call>\n{"name": "get_weather", "arguments": {"city":"Paris",\n "days": 3, "units": "°C"}}\n</tool_call>'
+    by_prefix = []
+    for k in range(len(text)):
+        by_prefix.append(sp.feed(text[k]))
+    deltas = [d for ds in by_prefix for d in ds] + sp.finish()
+    opened = text.index('"arguments": {') + len('"arguments": {')
+    first = [k for k, ds in enumerate(by_prefix) if ds][0]
+    assert first == opened - 1  # the name goes out as the arguments object opens
+    assert deltas[0] == {"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                                         "function": {"name": "get_weather", "arguments": ""}}]}
+    pieces = [d["tool_calls"][0]["function"]["arguments"] for d in deltas[1:]]
+    assert all(set(d["tool_calls"][0]) == {"index", "function"} for d in deltas[1:])  # no name again
+    assert len(pieces) > 5 and "".join(pieces) == '{"city": "Paris", "days": 3, "units": "°C"}'
+    assert not sp.broken
+
+
+def test_stream_sends_empty_object_for_no_params():
     sp = StreamingParser(get_parser("hermes"))
-    deltas = []
-    for ch in '<tool_call>{"name": "now", "arguments": {}}</tool_call>':
-        deltas += sp.feed(ch)
-    deltas += sp.finish()
-    first, second = deltas[0]["tool_calls"][0], deltas[1]["tool_calls"][0]
-    assert first["function"] == {"name": "now", "arguments": ""} and first["id"] and first["index"] == 0
-    assert second == {"index": 0, "function": {"arguments": "{}"}}
-    assert len(deltas) == 2  # the name is not repeated in later deltas
+    deltas = [d for ch in '<tool_call>{"name": "now", "arguments": {}}</tool_call>' for d in sp.feed(ch)]
+    content, calls = assemble(deltas + sp.finish())
+    assert content is None and [(c["name"], c["arguments"]) for c in calls] == [("now", "{}")]
+
+
+@pytest.mark.parametrize("name, text, content, want", [
+    ("hermes", 'Let me check.\n<tool_call>{"name": "f", "arguments": {"city": "Par', "Let me check.",
+     [("f", '{"city": "Par')]),
+    ("hermes", '<tool_call>{"name": "a", "arguments": {}}</tool_call><tool_call>{"name": "b", "arguments": {"x": 1',
+     None, [("a", "{}"), ("b", '{"x": ')]),
+    ("mistral", '[TOOL_CALLS] [{"name": "a", "arguments": {"q": "z"}}, {"name": "b", "arguments": {"n": [1, 2',
+     None, [("a", '{"q": "z"}'), ("b", '{"n": [1, ')]),
+    ("llama3_json", '{"name": "f", "parameters": {"a": tr', None, [("f", '{"a": ')]),
+    ("glm4", 'f\n{"a": "\\u00e', None, [("f", '{"a": "')]),
+])
+def test_a_call_cut_short_stays_a_call_with_what_was_generated(name, text, content, want):
+    sp = StreamingParser(get_parser(name))
+    deltas = [d for ch in text for d in sp.feed(ch)] + sp.finish()
+    got_content, calls = assemble(deltas)
+    assert got_content == content and [(c["name"], c["arguments"]) for c in calls] == want
+    assert sp.broken
+
+
+def test_a_call_that_never_gets_its_arguments_object_is_text():
+    sp = StreamingParser(get_parser("hermes"))
+    text = '<tool_call>{"name": "f", "arguments": 5'
+    deltas = [d for ch in text for d in sp.feed(ch)] + sp.finish()
+    assert assemble(deltas) == (text, []) and not sp.broken
+
+
+def test_arguments_written_as_a_string_or_before_the_name_come_whole():
+    for text in ['<tool_call>{"name": "f", "arguments": "{\\"x\\": 2}"}</tool_call>',
+                 '<tool_call>{"arguments": {"x": 2}, "name": "f"}</tool_call>']:
+        sp = StreamingParser(get_parser("hermes"))
+        deltas = [d for ch in text for d in sp.feed(ch)] + sp.finish()
+        assert [d["tool_calls"][0]["function"] for d in deltas] == [
+            {"name": "f", "arguments": ""}, {"arguments": '{"x": 2}'}]
+
+
+def test_a_repeated_key_streams_as_written_and_stays_valid_json():
+    sp = StreamingParser(get_parser("hermes"))
+    text = '<tool_call>{"name": "f", "arguments": {"a": 1, "a": 2}}</tool_call>'
+    deltas = [d for ch in text for d in sp.feed(ch)] + sp.finish()
+    _, calls = assemble(deltas)
+    assert calls[0]["arguments"] == '{"a": 1, "a": 2}' and json.loads(calls[0]["arguments"]) == {"a": 2}
+    assert not sp.broken

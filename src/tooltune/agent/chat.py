@@ -122,9 +122,9 @@ class ChatSession:
                 content += delta["content"]
                 self.console.print(delta["content"], end="", markup=False, highlight=False)
             for tc in delta.get("tool_calls") or []:
-                slot = merge_call_delta(calls, tc)
-                if (tc.get("function") or {}).get("arguments"):  # complete once its arguments arrive
-                    self._show_call(slot)
+                merge_call_delta(calls, tc)
+        for _, call in sorted(calls.items()):  # arguments stream in pieces: show each call whole
+            self._show_call(call)
         self.console.print()
         return {"content": content or None,
                 "tool_calls": [{"id": c["id"], "type": "function",

@@ -149,7 +149,7 @@ class LocalModel:
             raise errors[0]
 
     def stream(self, messages: list[dict], tools: list[dict] | None = None, **kwargs: Any) -> Iterator[dict]:
-        """OpenAI-style deltas: {"content": ...} and {"tool_calls": [...]} (calls once their JSON closes)."""
+        """OpenAI-style deltas: {"content": ...} and {"tool_calls": [...]} (names, then arguments in pieces)."""
         from tooltune.templates.parsers import StreamingParser, get_parser
 
         parser = StreamingParser(get_parser(self.template.parser))

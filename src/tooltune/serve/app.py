@@ -49,8 +49,8 @@ class _NoCalls(ToolParser):
     """Replies that are never read for calls (tool_choice none, JSON modes, no tools offered)."""
     name = "none"
 
-    def find_calls(self, text: str) -> list:
-        return []
+    def next_site(self, text: str, pos: int) -> None:
+        return None
 
 
 # ---------------------------------------------------------------- errors
@@ -198,8 +198,8 @@ class _Choice:
 
     @property
     def finish_reason(self) -> str:
-        if self.has_calls:
-            return "tool_calls"
+        if self.has_calls and not (self.parser.broken and self.finish == "length"):
+            return "tool_calls"  # a call cut short by max_tokens says "length", as OpenAI's do
         return "length" if self.finish == "length" else "stop"
 
     def message(self) -> dict:

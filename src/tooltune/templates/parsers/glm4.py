@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tooltune.templates.parsers.base import ParsedCall, ToolParser, decode_json_at
+from tooltune.templates.parsers.base import Site, ToolParser
 
 TAG = "<|assistant|>"
 NAME_LINE = re.compile(r"([A-Za-z_][\w.\-]*)[ \t]*\n")
@@ -20,18 +20,11 @@ class Glm4Parser(ToolParser):
         m = NAME_LINE.match(text)
         return bool(m) and (not text[m.end():].strip() or text[m.end():].lstrip().startswith("{"))
 
-    def find_calls(self, text: str) -> list[tuple[int, int, ParsedCall]]:
-        found = []
-        # Candidate call starts: the beginning of the reply and every <|assistant|> tag.
-        starts = [0] + [m.end() for m in re.finditer(re.escape(TAG), text)]
-        for body in starts:
+    def next_site(self, text: str, pos: int) -> Site | None:
+        # Calls start at the beginning of the reply, or after an <|assistant|> tag.
+        tags = [m.end() for m in re.finditer(re.escape(TAG), text) if m.start() >= pos]
+        for body in ([0] if pos == 0 else []) + tags:
             m = NAME_LINE.match(text, body)
-            if not m:
-                continue
-            decoded = decode_json_at(text, m.end())
-            if decoded is None or not isinstance(decoded[0], dict):
-                continue
-            obj, end = decoded
-            start = body - len(TAG) if body else 0
-            found.append((start, end, ParsedCall(m.group(1), obj)))
-        return found
+            if m:
+                return Site(body - len(TAG) if body else 0, m.end(), m.group(1))
+        return None
