@@ -183,12 +183,17 @@ def test_other_architectures_keep_transformers_forward():
     assert build_fast_decoder(lora) is None
 
 
-def test_int8_decode_steps_follow_transformers(smollm2_path):
+def test_int8_decode_steps_follow_transformers(smollm2_path, monkeypatch):
     """Teacher-forced steps (both follow transformers' tokens): the fast forward over the quantized
     modules gives transformers' logits for the same quantized model. Free-running greedy decoding
     can't be compared token for token: int8 activation scales are computed per forward, so
-    summation-order noise flips near-ties after a few steps (sdpa and eager attention differ as much)."""
+    summation-order noise flips near-ties after a few steps (sdpa and eager attention differ as much).
+    Attention runs torch's path here: the C++ kernel's ~1e-7 differences from it flip int8 roundings
+    and move these logits by 10-30% (as 1e-7 noise on torch's own softmax does); fp32 tests cover it."""
     from tooltune.model.loader import load_model, load_tokenizer
+    from tooltune.serve import fast_decode
+
+    monkeypatch.setattr(fast_decode, "usable", lambda *args: False)
 
     tok = load_tokenizer(str(smollm2_path))
     fp32 = load_model(str(smollm2_path), dtype="fp32").eval()

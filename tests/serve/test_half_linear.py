@@ -8,6 +8,7 @@ import torch
 
 from tooltune.errors import UserError
 from tooltune.serve import half_linear as hl
+from tooltune.serve import kernels
 from tooltune.serve.half_linear import half_linear, half_linear_layers, half_weight, halve_linear_layers, to_panels
 
 pytestmark = pytest.mark.skipif(hl.unavailable_reason() is not None, reason=f"kernel: {hl.unavailable_reason()}")
@@ -50,22 +51,22 @@ def test_kernel_rejects_inputs_it_cannot_read():
 
 def test_kernel_builds_once_into_tooltune_home(tmp_path, monkeypatch):
     monkeypatch.setenv("TOOLTUNE_HOME", str(tmp_path))
-    hl._build.cache_clear()
+    kernels._build.cache_clear()
     try:
         assert hl.unavailable_reason() is None
         built = list((tmp_path / "kernels").iterdir())
-        assert len(built) == 1 and built[0].name.startswith("half_linear-") and built[0].suffix == ".so"
+        assert len(built) == 1 and built[0].name.startswith("kernels-") and built[0].suffix == ".so"
         stamp = built[0].stat().st_mtime_ns
-        hl._build.cache_clear()
+        kernels._build.cache_clear()
         assert hl.unavailable_reason() is None
         assert [p.stat().st_mtime_ns for p in (tmp_path / "kernels").iterdir()] == [stamp]  # reused
         # no compiler: a reason, not a crash
-        hl._build.cache_clear()
+        kernels._build.cache_clear()
         monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
         monkeypatch.setenv("TOOLTUNE_HOME", str(tmp_path / "empty"))
         assert "compiler" in hl.unavailable_reason()
     finally:
-        hl._build.cache_clear()
+        kernels._build.cache_clear()
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +155,7 @@ def test_cpu_weights_setting(smollm2_path, monkeypatch, capsys):
     assert use_half_weights(model, "fp32") is False and half_weight(model.lm_head) is None
     with pytest.raises(UserError, match="cpu_weights 'fp8'"):
         use_half_weights(model, "fp8")
-    hl._build.cache_clear()
+    kernels._build.cache_clear()
     monkeypatch.setenv("CXX", "/nonexistent/g++")
     try:
         assert use_half_weights(model, "auto") is False                 # falls back, and says why
@@ -162,7 +163,7 @@ def test_cpu_weights_setting(smollm2_path, monkeypatch, capsys):
         with pytest.raises(UserError, match="cpu_weights fp16: no C\\+\\+ compiler"):
             use_half_weights(model, "fp16")
     finally:
-        hl._build.cache_clear()
+        kernels._build.cache_clear()
     monkeypatch.undo()
     assert use_half_weights(model, "auto") is True and half_weight(model.lm_head) is not None
     bf16 = load_model(str(smollm2_path), dtype="bf16")

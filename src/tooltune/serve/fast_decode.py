@@ -8,7 +8,9 @@ side by side in one process, this forward makes a decode step 12-18% faster at 1
 
 This runs the same modules (the model's own norms, rotary embedding and linear layers, packed or
 not) in the same order with the same math. Attention is written out: each query head group
-multiplies the cached keys of its one key/value head directly; so are rotary (queries and keys in
+multiplies the cached keys of its one key/value head directly (on a CPU where the serving kernels
+build, decode rows go through csrc/decode_attention.cpp instead, each reading only its own cached
+columns: see decode_attention.py); so are rotary (queries and keys in
 one pass) and RMSNorm (torch's one-op form), which save op dispatches. The same forward takes
 pieces of new prompts along with the decode rows (chunked prefill): their tokens join the rows of
 every matmul, and their attention over their own keys runs in torch's fused kernel. Every model
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from tooltune.serve.decode_attention import decode_attention, usable
 from tooltune.serve.half_linear import half_linear, half_weight
 from tooltune.serve.kv_cache import SlotCache
 
@@ -87,7 +90,10 @@ class FastDecoder:
         # Rotary embedding as x * cos + roll(x, d/2) * sin', where sin' carries rotate_half's sign:
         # roll(x, d/2) = cat(x2, x1), so this equals transformers' x * cos + cat(-x2, x1) * sin.
         cos, sin = cos[0, :, None], torch.cat([-sin[..., :half], sin[..., half:]], dim=-1)[0, :, None]
-        if b:
+        own_columns = b and usable(q, cache.dtype, cache.device, d, g)   # each row reads only its own
+        if own_columns:
+            starts = torch.tensor(cache.start, dtype=torch.int64)
+        elif b:
             allowed = cache.attention_mask()                    # [b, 1, q, window] booleans
             bias = torch.zeros(allowed.shape, dtype=x.dtype, device=dev).masked_fill_(~allowed, float("-inf"))
             bias = bias[:, :, None]                             # [b, 1, 1, q, window]
@@ -103,7 +109,12 @@ class FastDecoder:
             qk = qkv[:, :heads + kv]
             qk = qk * cos + qk.roll(half, dims=-1) * sin            # queries and keys rotated at once
             outs = []
-            if b:
+            if own_columns:
+                cache.update(qk[:rows, heads:].view(b, 1, kv, d).transpose(1, 2),
+                             qkv[:rows, heads + kv:].view(b, 1, kv, d).transpose(1, 2), i)
+                outs.append(decode_attention(qk[:rows, :heads], cache.k[i], cache.v[i], starts, cache.hi + 1,
+                                             self.scaling).view(rows, -1))
+            elif b:
                 qs = qk[:rows, :heads].view(b, q, heads, d).transpose(1, 2)      # [b, heads, q, d]
                 ks = qk[:rows, heads:].view(b, q, kv, d).transpose(1, 2)         # [b, kv, q, d]
                 vs = qkv[:rows, heads + kv:].view(b, q, kv, d).transpose(1, 2)

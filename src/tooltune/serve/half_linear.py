@@ -12,97 +12,32 @@ EPYC), all matmuls of one decode step: one row 19.1 ms (the fp32 bmm path) -> ~1
 
 - Every output is one fp32 lane summing over k in order whatever the number of rows, so a row's
   products do not depend on what it is batched with (bitwise; fp32 oneDNN and MKL change their
-  blocking, and so their rounding, with the row count). Attention, which reads the batch's
-  common window, is not covered by this.
+  blocking, and so their rounding, with the row count). Decode attention (csrc/decode_attention.cpp)
+  is batch-invariant the same way.
 - Weights lose what fp16 cannot hold: 2^-11 relative (~5e-4); models trained in bf16 lose
   nothing (bf16 -> fp16 is exact inside fp16's range). A weight past fp16's range keeps fp32.
 - Memory: the fp32 weights go, except a tied LM head's (the input embedding still reads it).
 
-Built once with the system's C++ compiler into $TOOLTUNE_HOME/kernels (~1 s), loaded with ctypes;
-torch's own OpenMP runtime runs it. Without a compiler or AVX2, serving keeps fp32 weights.
+Built with the other serving kernels (see kernels.py). Without a compiler or AVX2, serving keeps
+fp32 weights.
 """
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import functools
-import hashlib
-import os
-import shutil
-import subprocess
-import tempfile
 import types
-from pathlib import Path
 
 import torch
 
-_SOURCE = Path(__file__).with_name("csrc") / "half_linear.cpp"
-_FLAGS = ["-O3", "-mavx2", "-mfma", "-mf16c", "-fopenmp", "-shared", "-fPIC"]
+from tooltune.serve.kernels import KernelUnavailable, library, unavailable_reason
+
+__all__ = ["KernelUnavailable", "half_linear", "half_linear_layers", "half_weight", "halve_linear_layers",
+           "serving_linear_layers", "to_panels", "unavailable_reason"]
 _FP16_MAX = 65504.0
-
-
-class KernelUnavailable(RuntimeError):
-    """Why the fp16-weight kernel cannot run here (no AVX2, no compiler, a failed build)."""
 
 
 def _kernel():
     """The compiled kernel's entry point; raises KernelUnavailable with the reason."""
-    fn, reason = _build()
-    if fn is None:
-        raise KernelUnavailable(reason)
-    return fn
-
-
-@functools.lru_cache(maxsize=1)
-def _build():
-    """(entry point, None) or (None, why not), found once per process (a failed build is not retried)."""
-    try:
-        return _compile_and_load(), None
-    except KernelUnavailable as e:
-        return None, str(e)
-
-
-def _compile_and_load():
-    capability = torch.backends.cpu.get_cpu_capability()
-    if capability not in ("AVX2", "AVX512"):
-        raise KernelUnavailable(f"this CPU has no AVX2 (torch reports {capability})")
-    compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
-    if not compiler or not shutil.which(compiler):
-        raise KernelUnavailable("no C++ compiler found (install g++, or set CXX)")
-    from tooltune import home
-
-    source = _SOURCE.read_bytes()
-    key = hashlib.sha256(source + " ".join([compiler, *_FLAGS]).encode()).hexdigest()[:16]
-    folder = Path(home()) / "kernels"
-    library = folder / f"half_linear-{key}.so"
-    if not library.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".so", dir=folder)
-        os.close(fd)
-        try:  # built beside its final name and renamed: a concurrent or killed build leaves no half file
-            done = subprocess.run([compiler, *_FLAGS, str(_SOURCE), "-o", tmp], capture_output=True, text=True)
-            if done.returncode != 0:
-                raise KernelUnavailable(f"{compiler} failed to build {_SOURCE.name}: {done.stderr.strip()[-400:]}")
-            os.replace(tmp, library)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-    lib = ctypes.CDLL(str(library))  # after torch: its libgomp (same soname) serves the kernel's OpenMP
-    if lib.half_linear_abi() != 2:
-        raise KernelUnavailable(f"{library} is from another version of tooltune")
-    fn = lib.half_linear
-    fn.restype = ctypes.c_int
-    fn.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int64] * 3 + [ctypes.c_int]
-    return fn
-
-
-def unavailable_reason() -> str | None:
-    """None where the kernel builds and loads here, else why not."""
-    try:
-        _kernel()
-    except KernelUnavailable as e:
-        return str(e)
-    return None
+    return library().half_linear
 
 
 def to_panels(weight: torch.Tensor) -> torch.Tensor:
