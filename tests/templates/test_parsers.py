@@ -178,3 +178,29 @@ def test_a_repeated_key_streams_as_written_and_stays_valid_json():
     _, calls = assemble(deltas)
     assert calls[0]["arguments"] == '{"a": 1, "a": 2}' and json.loads(calls[0]["arguments"]) == {"a": 2}
     assert not sp.broken
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.sampled_from(list(PARSERS)), cs=calls.filter(bool), cut=st.integers(0, 400),
+       junk=st.sampled_from(['', '"', '}', '{', ',', ']', '\n', '<tool_call>', '\\', 'x', '{"name": "g", "arguments": {']),
+       chunks=st.lists(st.integers(1, 6), min_size=1, max_size=4))
+def test_any_text_streams_without_error_and_a_clean_finish_equals_one_shot(name, cs, cut, junk, chunks):
+    """Broken, cut or spliced calls: the stream never fails, and unless it had to leave a call
+    unfinished, it assembles to exactly what the one-shot parse reads."""
+    parser = get_parser(name)
+    text = hermes_text("", cs) if name == "hermes" else "[TOOL_CALLS] " + json.dumps(
+        [{"name": n, "arguments": a} for n, a in cs]) if name == "mistral" else "\n".join(
+        json.dumps({"name": n, "parameters": a}) for n, a in cs) if name == "llama3_json" else "<|assistant|>".join(
+        f"{n}\n{json.dumps(a)}" for n, a in cs)
+    cut %= len(text) + 1
+    text = text[:cut] + junk + text[cut:]
+    sp, deltas, pos, i = StreamingParser(parser), [], 0, 0
+    while pos < len(text):
+        n = chunks[i % len(chunks)]
+        deltas += sp.feed(text[pos:pos + n])
+        pos, i = pos + n, i + 1
+    content, got = assemble(deltas + sp.finish())
+    assert all(c["id"] and c["name"] for c in got)
+    if not sp.broken:
+        want_content, want_calls = one_shot(parser, text)
+        assert content == want_content and as_pairs(got) == want_calls

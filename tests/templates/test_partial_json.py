@@ -75,7 +75,7 @@ def test_open_values_settle_what_cannot_change(text, settled):
     assert (r.text, r.end) == (settled, None)
 
 
-@pytest.mark.parametrize("text", ['{"a" 1}', '{"a": "x\ny"}', '{"a": "\\x"}', '{,}', '[1 2]', '{"a": 01}',
+@pytest.mark.parametrize("text", ['[[], [],]', '{"a": {},}', '[{"a": 1},]', '{"a" 1}', '{"a": "x\ny"}', '{"a": "\\x"}', '{,}', '[1 2]', '{"a": 01}',
                                   '{"a": tx', "{'a': 1}", '{"a": 1]'])
 def test_what_cannot_become_json_is_refused(text):
     with pytest.raises(InvalidJson):

@@ -70,7 +70,6 @@ class Rewriter:
                 else:
                     raise InvalidJson(f"unexpected {ch!r} at {i}")
                 continue
-            self.first = False
             if self.expect == "colon":
                 if ch != ":":
                     raise InvalidJson(f"expected ':' at {i}")
@@ -91,7 +90,7 @@ class Rewriter:
 
     def _settle(self, piece: str, i: int, expect: str) -> None:
         self.out.append(piece)
-        self.i, self.expect = i, expect
+        self.i, self.expect, self.first = i, expect, False
         if not self.stack:
             self.end = i
 
