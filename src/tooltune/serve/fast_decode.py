@@ -10,8 +10,8 @@ This runs the same modules (the model's own norms, rotary embedding and linear l
 not) in the same order with the same math. Attention is written out: each query head group
 multiplies the cached keys of its one key/value head directly (on a CPU where the serving kernels
 build, decode rows go through csrc/decode_attention.cpp instead, each reading only its own cached
-columns: see decode_attention.py); so are rotary (queries and keys in
-one pass) and RMSNorm (torch's one-op form), which save op dispatches. The same forward takes
+columns: see decode_attention.py); so are rotary (queries and keys in one pass) and RMSNorm
+(torch's one-op form), which save op dispatches. The same forward takes
 pieces of new prompts along with the decode rows (chunked prefill): their tokens join the rows of
 every matmul, and their attention over their own keys runs in torch's fused kernel. Every model
 this doesn't recognise keeps transformers' forward.
