@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from tooltune.train.causal_attention import causal_attention
+
 NAME = "tooltune_packed"
 
 
@@ -54,7 +56,7 @@ def packed_attention_forward(module, query, key, value, attention_mask, dropout:
                 band = (i[:, None] >= i[None, :]) & (i[:, None] - i[None, :] < window)
                 outs.append(F.scaled_dot_product_attention(q, k, v, attn_mask=band, scale=scaling))
             else:
-                outs.append(F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scaling))
+                outs.append(causal_attention(q, k, v, scaling))
         rows.append(torch.cat(outs, dim=2))
     out = torch.cat(rows, dim=0)
     return out.transpose(1, 2).contiguous(), None
