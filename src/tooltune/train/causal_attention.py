@@ -8,11 +8,11 @@ its own diagonal block (causal, small) and, for every block past the first, the 
 backward, each part is handed to the kernel's own backward with the merged output and
 log-sum-exp, which gives that part's exact share of every gradient.
 
-Measured (9 heads of 64, forward + backward, medians; stock -> blocked): 300 tokens 6.7 -> 6.1 ms,
-512: 17.6 -> 13.6, 640: 25.4 -> 22.6, 768: 31.5 -> 32.3, 900: 49.0 -> 40.5, 1024: 50.8 -> 46.3. Results agree with
-the stock kernel to ~1e-6 (fp32). In training steps over the bench's packed glaive rows (forward +
-backward, alternated row by row with the stock call in one process): 2% more tokens/s. The two kernel entry points are private aten ops; where they are
-missing the stock causal call is used.
+Measured (9 heads of 64, forward + backward, medians; stock -> blocked): 300 tokens 6.7 -> 6.1
+ms, 512: 17.6 -> 13.6, 640: 25.4 -> 22.6, 768: 31.5 -> 32.3, 900: 49.0 -> 40.5, 1024: 50.8 ->
+46.3. Results agree with the stock kernel to ~1e-6 (fp32). On the train bench's packed glaive rows
+(forward + backward, alternated row by row with the stock call in one process): 2% more tokens/s.
+The two kernel entry points are private aten ops; where they are missing, the stock call is used.
 """
 from __future__ import annotations
 
