@@ -33,4 +33,12 @@ if ! $VPY -c "import sys; from tooltune.allocator import find_allocator; sys.exi
     || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q libtcmalloc-minimal4 >/dev/null 2>&1; } \
     || echo "note: could not install libtcmalloc-minimal4; training runs with glibc malloc (more memory)"
 fi
+# Chromium for the web console's browser tests (dev installs only; Playwright drives the system's
+# Chromium, it downloads no browser of its own).
+if [[ ",${EXTRAS}," == *",dev,"* ]] && ! command -v chromium >/dev/null 2>&1 \
+    && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  apt-get install -y -q chromium >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; } \
+    || echo "note: could not install chromium; the web console's browser test will be skipped"
+fi
 echo "installed: $($VPY -c 'import torch, transformers, tooltune; print("torch", torch.__version__, "| transformers", transformers.__version__, "| tooltune", tooltune.__version__)')"

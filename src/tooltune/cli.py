@@ -16,6 +16,7 @@ STAGES = [
     "tooltune.export.commands",
     "tooltune.agent.commands",
     "tooltune.serve.commands",
+    "tooltune.webui.commands",
 ]
 
 
