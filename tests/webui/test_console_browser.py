@@ -126,6 +126,23 @@ def test_train_refresh_language_export_and_chat(console, smollm2_path, shared_da
         expect(page.locator("#messages .msg.assistant")).to_have_count(1, timeout=300_000)
         reply = page.locator("#messages .msg.assistant")
         assert reply.inner_text().strip() not in ("", "助手:"), "the reply is empty"
+
+        # --- a call the model made: the user types its result and the model goes on --------------
+        # (a 6-step adapter may or may not call, so the call is put in the page's history)
+        call = {"id": "call_1", "type": "function",
+                "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+        page.evaluate("""call => {
+            sessionStorage.setItem(`chat-${shown.api}`, JSON.stringify([
+                {role: "user", content: "What's the weather in Paris?"},
+                {role: "assistant", content: null, tool_calls: [call]}]));
+            renderMessages();
+        }""", call)
+        expect(page.locator("#messages .call")).to_have_text('工具调用: get_weather({"city": "Paris"})')
+        page.locator("#tool-results textarea").fill('{"temperature_c": 21, "sky": "clear"}')
+        page.locator("#tool-results button").click()
+        expect(page.locator("#messages .msg.tool")).to_contain_text("21")
+        expect(page.locator("#messages .msg.assistant")).to_have_count(2, timeout=300_000)
+        expect(page.locator("#chat-error")).to_be_hidden()
         page.locator(".run[data-kind=api] button.stop").click()
         expect(page.locator(".run[data-kind=api] .status")).to_have_text("已停止", timeout=60_000)
         browser.close()

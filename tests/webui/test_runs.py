@@ -72,6 +72,8 @@ def test_train_stream_stop_and_the_http_api(tmp_path, smollm2_path, shared_data)
         assert time.time() < deadline, detail["log"]
         time.sleep(0.5)
     assert [m["step"] for m in detail["metrics"][:2]] == [1, 2] and detail["metrics"][0]["loss"] > 0
+    clash = client.post("/api/runs", json={"kind": "export", "config": {"export_dir": str(tmp_path / "out")}})
+    assert clash.status_code == 400 and run["id"] in clash.json()["detail"]
     assert client.post(f"/api/runs/{run['id']}/stop").json()["status"] == "stopped"
     state = wait_final(app.state.store, run["id"], timeout=60)
     assert state["status"] == "stopped" and state["returncode"] != 0

@@ -107,6 +107,12 @@ class RunStore:
             values.setdefault("host", "127.0.0.1")
             port = values.setdefault("port", _free_port())
         config = validate(kind, values)
+        target = config.get("output_dir") or config.get("export_dir")
+        for other in self.list():  # two runs writing one folder would clobber each other's files
+            if other["status"] == "running" and target and other["output_dir"] \
+                    and Path(other["output_dir"]).resolve() == Path(target).resolve():
+                raise UserError(f"{target} is being written by run {other['id']} ({other['kind']}); "
+                                "stop it or pick another folder")
         run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         run_dir = self.root / run_id
         run_dir.mkdir()

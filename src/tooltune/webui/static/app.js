@@ -156,10 +156,12 @@ const history = () => JSON.parse(sessionStorage.getItem(`chat-${shown.api}`) || 
 function renderMessages() {
   const box = $("#messages");
   box.innerHTML = "";
-  for (const m of history()) {
+  const messages = history();
+  for (const m of messages) {
     const div = document.createElement("div");
     div.className = `msg ${m.role}`;
-    div.textContent = `${t(m.role === "user" ? "you" : "assistant")}: ${m.content || ""}`;
+    const who = {user: "you", assistant: "assistant", tool: "tool_result"}[m.role];
+    div.textContent = `${t(who)}: ${m.content || ""}`;
     for (const call of m.tool_calls || []) {
       const c = document.createElement("div");
       c.className = "call";
@@ -168,25 +170,54 @@ function renderMessages() {
     }
     box.append(div);
   }
+  // The model called tools: the user plays them, typing each call's result, and the model goes on.
+  const calls = messages.length ? messages[messages.length - 1].tool_calls || [] : [];
+  if (!calls.length) return;
+  const form = document.createElement("div");
+  form.id = "tool-results";
+  for (const call of calls) {
+    const label = document.createElement("label");
+    label.className = "wide";
+    const span = document.createElement("span");
+    span.textContent = `${t("tool_result")}: ${call.function.name}`;
+    const input = document.createElement("textarea");
+    input.rows = 1; input.dataset.callId = call.id; input.placeholder = '{"temperature": 21}';
+    label.append(span, input);
+    form.append(label);
+  }
+  const button = document.createElement("button");
+  button.textContent = t("send_results");
+  button.onclick = () => {
+    const results = [...form.querySelectorAll("textarea")].map((el) =>
+      ({role: "tool", tool_call_id: el.dataset.callId, content: el.value.trim()}));
+    ask([...messages, ...results]);
+  };
+  form.append(button);
+  box.append(form);
 }
 
 async function send() {
-  const error = $("#chat-error"), text = $("#message").value.trim();
-  error.hidden = true;
+  const text = $("#message").value.trim();
   if (!text || !shown.api) return;
+  $("#message").value = "";
+  await ask([...history(), {role: "user", content: text}]);
+}
+
+async function ask(messages) {
+  const error = $("#chat-error");
+  error.hidden = true;
   let tools;
   try { tools = $("#tools").value.trim() ? JSON.parse($("#tools").value) : undefined; } catch (e) {
     error.textContent = `${t("error")}: tools: ${e.message}`; error.hidden = false; return;
   }
-  const messages = [...history(), {role: "user", content: text}];
-  sessionStorage.setItem(`chat-${shown.api}`, JSON.stringify(messages));
+  const key = `chat-${shown.api}`;
+  sessionStorage.setItem(key, JSON.stringify(messages));
   renderMessages();
-  $("#message").value = "";
   $("#send").disabled = true;
   try {
     const reply = await api(`/api/runs/${shown.api}/chat`, {messages, tools});
     messages.push({role: "assistant", content: reply.content, tool_calls: reply.tool_calls || undefined});
-    sessionStorage.setItem(`chat-${shown.api}`, JSON.stringify(messages));
+    sessionStorage.setItem(key, JSON.stringify(messages));
     renderMessages();
   } catch (e) {
     error.textContent = `${t("error")}: ${e.message}`; error.hidden = false;
