@@ -7,8 +7,8 @@ so what the console shows is what the API answers.
 """
 from __future__ import annotations
 
-import json
 from contextlib import asynccontextmanager
+import json
 import urllib.error
 import urllib.request
 from pathlib import Path

@@ -146,10 +146,10 @@ class RunStore:
             self._procs.pop(run_id, None)
 
     def stop(self, run_id: str) -> dict:
-        state = self.state(run_id)
-        if state["status"] != "running":
-            return state
-        with self._lock:
+        with self._lock:  # read under the lock: the run may be ending right now (see _wait)
+            state = self.state(run_id)
+            if state["status"] != "running":
+                return state
             state["status"] = "stopped"
             self._write(state)
         try:

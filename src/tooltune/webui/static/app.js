@@ -61,22 +61,27 @@ async function submit(event) {
   }
 }
 
+const polling = {};    // kind -> number of the poll loop that may go on (one loop per tab)
+
 function attach(kind, id) {
   shown[kind] = id;
   localStorage.setItem(`run-${kind}`, id);
   if (kind === "api") renderMessages();
-  poll(kind);
+  polling[kind] = (polling[kind] || 0) + 1;
+  poll(kind, polling[kind]);
 }
 
-async function poll(kind) {
-  const id = shown[kind];
-  if (!id) return;
+async function poll(kind, loop) {
+  if (polling[kind] !== loop) return;   // another run was attached meanwhile
   let detail;
-  try { detail = await api(`/api/runs/${id}`); } catch (e) { return; }
-  if (shown[kind] !== id) return;   // another run was attached meanwhile
+  try { detail = await api(`/api/runs/${shown[kind]}`); } catch (e) {
+    setTimeout(() => poll(kind, loop), 3000);   // the console restarting, say: try again
+    return;
+  }
+  if (polling[kind] !== loop) return;
   last[kind] = detail;
   render(kind, detail);
-  if (!FINAL.includes(detail.status)) setTimeout(() => poll(kind), 1000);
+  if (!FINAL.includes(detail.status)) setTimeout(() => poll(kind, loop), 1000);
   else refreshRuns();
 }
 
@@ -93,7 +98,7 @@ function render(kind, d) {
   if (d.status === "running") {
     const stop = document.createElement("button");
     stop.className = "stop"; stop.textContent = t("stop");
-    stop.onclick = () => api(`/api/runs/${d.id}/stop`, {}).then(() => poll(kind));
+    stop.onclick = () => api(`/api/runs/${d.id}/stop`, {}).then(() => attach(kind, d.id));
     head.append(stop);
   }
   panel.append(head);
