@@ -1,5 +1,6 @@
 """The console in a real browser (Debian's Chromium, driven by Playwright): train with a live loss
-curve, reattach after a refresh, switch to Chinese, export the adapter, chat with the export."""
+curve, reattach after a refresh, switch to Chinese, evaluate and export the adapter, chat with the
+export."""
 from __future__ import annotations
 
 import json
@@ -102,6 +103,20 @@ def test_train_refresh_language_export_and_chat(console, smollm2_path, shared_da
         expect(panel.locator(".status")).to_have_text("已完成")
         page.reload()
         expect(page.locator("nav button[data-tab=export]")).to_have_text("导出")
+
+        # --- evaluate the adapter: tool-call accuracy as a table -----------------------------------
+        page.locator("nav button[data-tab=eval]").click()
+        form = page.locator("form[data-kind=eval]")
+        for name, value in {"model_name_or_path": smollm2_path, "adapter_name_or_path": folder / "agent",
+                            "dataset": "glaive_toolcall_en_demo", "dataset_dir": shared_data,
+                            "val_size": 0, "eval_toolcall_samples": 3}.items():
+            form.locator(f"[name={name}]").fill(str(value))
+        form.locator("[name=overrides]").fill("max_samples=4\nmax_new_tokens=48")
+        form.locator("button[type=submit]").click()
+        scores = page.locator(".run[data-kind=eval] table.scores")
+        expect(scores.locator("tr[data-key=cases] td").nth(1)).to_have_text("3", timeout=300_000)
+        expect(scores.locator("tr[data-key=overall] td").first).to_have_text("完全正确")
+        assert scores.locator("tr[data-key=arguments] td").nth(1).inner_text().endswith("%")
 
         # --- export the adapter merged ------------------------------------------------------------
         page.locator("nav button[data-tab=export]").click()

@@ -103,7 +103,8 @@ function render(kind, d) {
   }
   panel.append(head);
   if (kind === "train") panel.append(chart(d.metrics.filter((m) => m.loss !== undefined)));
-  if (d.result) panel.append(block("result", JSON.stringify(d.result, null, 2)));
+  if (kind === "eval" && d.result) panel.append(scores(d.result));
+  else if (d.result) panel.append(block("result", JSON.stringify(d.result, null, 2)));
   panel.append(block("log", d.log));
   if (kind === "api") $("#send").disabled = !(d.status === "running" && d.ready);
 }
@@ -114,6 +115,18 @@ function block(key, text) {
   const pre = document.createElement("pre"); pre.className = key; pre.textContent = text;
   wrap.append(h, pre);
   return wrap;
+}
+
+function scores(result) {   // tool-call accuracy: one row per measure
+  const table = document.createElement("table");
+  table.className = "scores";
+  for (const key of ["overall", "decision", "name", "arguments", "cases"]) {
+    const row = table.insertRow();
+    row.dataset.key = key;
+    row.insertCell().textContent = t(`score_${key}`);
+    row.insertCell().textContent = key === "cases" ? result[key] : `${(100 * result[key]).toFixed(1)}%`;
+  }
+  return table;
 }
 
 function chart(points) {
