@@ -128,7 +128,7 @@ class RunStore:
         state = {"id": run_id, "kind": kind, "status": "running", "pid": proc.pid,
                  "pid_started": psutil.Process(proc.pid).create_time(), "created": time.time(),
                  "ended": None, "returncode": None, "command": cmd, "config": config,
-                 "output_dir": config.get("output_dir") or config.get("export_dir"), "port": port}
+                 "output_dir": target, "port": port}
         with self._lock:
             self._procs[run_id] = proc
             self._write(state)
