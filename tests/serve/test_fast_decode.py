@@ -183,13 +183,22 @@ def test_other_architectures_keep_transformers_forward():
     assert build_fast_decoder(lora) is None
 
 
+def _clone_cache(cache: SlotCache) -> SlotCache:
+    twin = copy.copy(cache)
+    twin.k, twin.v, twin.start = [t.clone() for t in cache.k], [t.clone() for t in cache.v], list(cache.start)
+    return twin
+
+
 def test_int8_decode_steps_follow_transformers(smollm2_path, monkeypatch):
-    """Teacher-forced steps (both follow transformers' tokens): the fast forward over the quantized
-    modules gives transformers' logits for the same quantized model. Free-running greedy decoding
-    can't be compared token for token: int8 activation scales are computed per forward, so
-    summation-order noise flips near-ties after a few steps (sdpa and eager attention differ as much).
-    Attention runs torch's path here: the C++ kernel's ~1e-7 differences from it flip int8 roundings
-    and move these logits by 10-30% (as 1e-7 noise on torch's own softmax does); fp32 tests cover it."""
+    """Teacher-forced steps: the fast forward over the quantized modules gives transformers' logits
+    for the same quantized model, step by step from the same cache (each fast step runs on a copy
+    of transformers' cache). Activations are quantized per forward, so the ~1e-7 differences of
+    summation order now and then move a value across an int8 rounding step, and that moves the
+    logits by 10-30% (seen on AVX-512 CPUs with fbgemm: 1 step in 16). Starting each step from
+    the same cache keeps such a flip from carrying over, so nearly every step must agree exactly;
+    an attention scale off by 5% makes every step differ. Attention runs torch's path here
+    (the C++ kernel's differences flip roundings too); fp32 tests cover it.
+    Free-running greedy decoding can't be compared token for token, for the same reason."""
     from tooltune.model.loader import load_model, load_tokenizer
     from tooltune.serve import fast_decode
 
@@ -202,17 +211,15 @@ def test_int8_decode_steps_follow_transformers(smollm2_path, monkeypatch):
     assert fast is not None
     assert all(p.packed is None and p.parts == 0 for p in fast.qkv)  # the quantized modules run as they are
     prompts = [tok(t)["input_ids"] for t in ("The capital of France is", "Water boils at")]
-    stock_cache, fast_cache = _slot_cache(int8, prompts), _slot_cache(int8, prompts)
+    stock_cache = _slot_cache(int8, prompts)
     ids = torch.tensor([[p[-1]] for p in prompts])
-    agree, steps = 0, 10
+    exact, steps = 0, 16
     with torch.inference_mode():
         for _ in range(steps):
+            b = _fast_step(fast, ids, _clone_cache(stock_cache), 1)[:, -1]
             a = _stock_step(int8, ids, stock_cache, 1)[:, -1]
-            b = _fast_step(fast, ids, fast_cache, 1)[:, -1]
-            assert ((a - b).abs().max() / a.abs().max()).item() < 1e-4  # summation order only
-            agree += int(torch.equal(a.argmax(-1), b.argmax(-1)))
+            exact += ((a - b).abs().max() / a.abs().max()).item() < 1e-4  # summation order only
             stock_cache.advance(1)
-            fast_cache.advance(1)
             ids = a.argmax(-1, keepdim=True)  # both follow transformers' tokens
         # and the quantized model is still the same language model, if a lossy one (the logits'
         # cosine similarity to fp32's is 0.6-0.9 on these prompts)
@@ -220,4 +227,4 @@ def test_int8_decode_steps_follow_transformers(smollm2_path, monkeypatch):
             ref = fp32(input_ids=torch.tensor([p])).logits[0, -1]
             got = int8(input_ids=torch.tensor([p])).logits[0, -1]
             assert ref.argmax() in got.topk(3).indices
-    assert agree >= steps - 1
+    assert exact >= steps - 3, f"{exact} of {steps} steps agree"

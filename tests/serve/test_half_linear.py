@@ -122,11 +122,13 @@ def test_context_manager_leaves_the_fp32_model_as_it_was(smol):
 
 def test_served_replies_do_not_depend_on_batching(smollm2_path):
     """fp16 weights through the engine (fused projections, chunked prefill, a thread of its own):
-    each reply alone is the same as inside a batch of four, and the fp32 weights are gone."""
+    each reply alone is the same as inside a batch of four, and the fp32 weights are gone. The model
+    is loaded in fp32 explicitly: `dtype auto` picks bf16 on CPUs with native bf16 (AVX512-BF16,
+    AMX), and the fp16-weight path only applies to an fp32 model."""
     from tooltune.serve.runtime import load_served_model
     from tooltune.serve.types import SamplingParams
 
-    served = load_served_model(str(smollm2_path), speculative=False)
+    served = load_served_model(str(smollm2_path), dtype="fp32", speculative=False)
     engine, tok = served.engine, served.tokenizer
     assert engine.fast is not None and engine.fast.gate_up[0].half is not None
     assert engine.fast.qkv[0].half.shape == (576 + 2 * 192, 576)

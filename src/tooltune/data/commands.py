@@ -45,15 +45,24 @@ def register(sub) -> None:
     _add_model(p)
     p.set_defaults(func=cmd_stats)
 
-    p = dsub.add_parser("synth", help="generate tool-calling conversations by running real tools")
+    p = dsub.add_parser("synth", help="generate tool-calling conversations (general corpus or the demo tools)")
     p.add_argument("-o", "--output", default="data/tooltune_demo.json",
                    help=".json (sharegpt, LLaMA-Factory compatible) or .jsonl (OpenAI messages)")
     p.add_argument("-n", "--num", type=int, default=600)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--langs", default="en,zh", help="comma-separated: en, zh")
-    p.add_argument("--tools", default=None, help="a .py file of typed, documented functions (default: examples)")
-    p.add_argument("--distractors", type=int, default=3, help="at most this many unneeded tools offered per row")
-    p.add_argument("--mix", default=None, help="kind weights, e.g. single=45,parallel=15,multi_turn=10,no_tool=20,missing_arg=10")
+    p.add_argument("--corpus", choices=["general", "demo"], default="general",
+                   help="general: thousands of tools in every case kind (simple, multiple, parallel, "
+                        "parallel_multiple, irrelevance, missing, multi_turn); demo: the 18 example tools, run for real")
+    p.add_argument("--tools", default=None,
+                   help="a .py file of typed, documented functions (or a JSON list of schemas): rows for these tools")
+    p.add_argument("--split", choices=["train", "test", "all"], default="train",
+                   help="general corpus: train = tools of the training families only; test = only the held-out "
+                        "families (tools never seen in training)")
+    p.add_argument("--holdout", type=float, default=None, help="general corpus: share of tool families held out (0.12)")
+    p.add_argument("--distractors", type=int, default=3, help="demo corpus: at most this many unneeded tools offered per row")
+    p.add_argument("--mix", default=None, help="kind weights, e.g. simple=20,irrelevance=25 (general) or "
+                                                "single=45,no_tool=20 (demo)")
     p.set_defaults(func=cmd_synth)
 
 
@@ -136,13 +145,27 @@ def cmd_stats(args) -> int:
 
 
 def cmd_synth(args) -> int:
-    from tooltune.data.synth import synthesize_to_file
+    from collections import Counter
+
+    from tooltune.data.synth import synthesize_to_file, write_conversations
     langs = tuple(s.strip() for s in args.langs.split(",") if s.strip())
     tools = None
     if args.tools:
         from tooltune.agent.functions import load_tools
         tools = load_tools(args.tools)
-    path = synthesize_to_file(args.output, n=args.num, seed=args.seed, langs=langs, tools=tools,
-                              mix=args.mix, distractors=args.distractors)
-    print(f"wrote {args.num} conversations to {path}")
+    if args.corpus == "demo":
+        path = synthesize_to_file(args.output, n=args.num, seed=args.seed, langs=langs, tools=tools,
+                                  mix=args.mix, distractors=args.distractors)
+        print(f"wrote {args.num} conversations to {path}")
+        return 0
+    from tooltune.data.synth.general import HOLDOUT, synthesize_general
+    from tooltune.data.synth.harvest import families_from_tools
+    families = families_from_tools(*tools) if tools else None
+    convs = synthesize_general(args.num, seed=args.seed, langs=langs, mix=args.mix, split=args.split,
+                               holdout=HOLDOUT if args.holdout is None else args.holdout, families=families)
+    path = write_conversations(args.output, convs)
+    kinds = Counter(c.meta["kind"] for c in convs)
+    names = {t["function"]["name"] for c in convs for t in c.tools}
+    print(f"wrote {len(convs)} conversations ({', '.join(f'{k} {v}' for k, v in kinds.items())}) "
+          f"over {len(names)} distinct tools to {path}")
     return 0

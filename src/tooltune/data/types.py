@@ -55,6 +55,11 @@ def tool_call(name: str, arguments: dict | None = None, call_id: str | None = No
     return call
 
 
+def seeded_call_id(rng) -> str:
+    """A call id drawn from `rng` (a ``random.Random``), so synthesized rows are the same by seed."""
+    return "call_" + "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(12))
+
+
 def normalize_tool(tool: Any, where: str = "tools") -> Tool:
     """Accept a bare function schema or an OpenAI tool; return the OpenAI tool shape."""
     if isinstance(tool, dict) and tool.get("type") == "function" and isinstance(tool.get("function"), dict):

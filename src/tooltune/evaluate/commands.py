@@ -34,6 +34,7 @@ class EvalConfig:
     dtype: str = "auto"
     device: str = "cpu"
     save_path: str | None = None          # every case as JSON: expected, predicted, raw reply
+    strict_tools: bool = False            # calls held to the offered tools' schemas, as `api --strict-tools`
 
 
 def register(sub) -> None:
@@ -69,7 +70,7 @@ def run_eval(cfg: EvalConfig, say=lambda msg: None) -> dict:
     """Scores (and the cases, and where they were saved) for `cfg`."""
     from tooltune.agent.local import _template_for
     from tooltune.data.loader import load_conversations
-    from tooltune.evaluate.toolcall import evaluate_toolcalls
+    from tooltune.evaluate.toolcall import evaluate_toolcalls, format_table
     from tooltune.fsutil import atomic_write_text
     from tooltune.model.hub import resolve_model
     from tooltune.model.loader import load_model, load_tokenizer
@@ -93,11 +94,12 @@ def run_eval(cfg: EvalConfig, say=lambda msg: None) -> dict:
     tokenizer = load_tokenizer(cfg.model_name_or_path, padding_side="left")
     started = time.time()
     scores, records = evaluate_toolcalls(model, tokenizer, template, convs, limit=cfg.eval_toolcall_samples,
-                                         max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size)
+                                         max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size,
+                                         strict_tools=cfg.strict_tools)
     say(f"tool-call eval of {cfg.adapter_name_or_path or cfg.model_name_or_path} on {cfg.dataset} "
-        f"({scores.cases} cases, template {template.name}) in {time.time() - started:.0f}s: "
+        f"({scores.cases} cases, template {template.name}{', strict tools' if cfg.strict_tools else ''}) in {time.time() - started:.0f}s: "
         f"call-or-not {scores.decision:.1%}, names {scores.name:.1%}, arguments {scores.arguments:.1%}, "
-        f"overall {scores.overall:.1%}")
+        f"overall {scores.overall:.1%} (exact JSON), {scores.ast:.1%} (AST)\n{format_table(scores)}")
     result = {"scores": scores.to_dict(), "cases": records}
     if cfg.save_path:
         path = atomic_write_text(cfg.save_path, json.dumps(result, indent=2, ensure_ascii=False))

@@ -193,13 +193,16 @@ class Engine:
             self.start()
         return handle
 
-    def generate_all(self, prompts: list[list[int]], params: SamplingParams | list[SamplingParams]) -> list[str]:
+    def generate_all(self, prompts: list[list[int]], params: SamplingParams | list[SamplingParams],
+                     constraints: list[Constraint | None] | None = None) -> list[str]:
         """Every prompt's reply text, batched (for evaluation and scripts; blocks until done);
-        `params` for all prompts, or one per prompt. Decodes in the caller's thread unless the
-        engine's own is running (see the class docstring)."""
+        `params` for all prompts, or one per prompt; `constraints` one per prompt (or None).
+        Decodes in the caller's thread unless the engine's own is running (see the class docstring)."""
         each = params if isinstance(params, list) else [params] * len(prompts)
+        held = constraints if constraints is not None else [None] * len(prompts)
         inline = self._thread is None
-        handles = [self.submit(p, ps, start=not inline) for p, ps in zip(prompts, each, strict=True)]
+        handles = [self.submit(p, ps, constraint=c, start=not inline)
+                   for p, ps, c in zip(prompts, each, held, strict=True)]
         if inline:
             try:
                 with torch.inference_mode():

@@ -309,7 +309,8 @@ def toolcall_eval(model, tokenizer, template, convs, cfg: TrainConfig, say, out:
     from tooltune.evaluate.toolcall import evaluate_toolcalls
     t = time.time()
     scores, records = evaluate_toolcalls(model, tokenizer, template, convs, limit=cfg.eval_toolcall_samples)
-    say(f"tool-call eval ({'after' if out else 'before'} tuning): {scores.to_dict()} in {time.time() - t:.0f}s")
+    from tooltune.evaluate.toolcall import format_table
+    say(f"tool-call eval ({'after' if out else 'before'} tuning) in {time.time() - t:.0f}s:\n{format_table(scores)}")
     if out is not None:
         atomic_write_text(out / "toolcall_eval.json", json.dumps(
             {"scores": scores.to_dict(), "cases": records}, indent=2, ensure_ascii=False))

@@ -38,7 +38,8 @@ from tooltune.agent.functions import ToolError, call_tool, load_tools
 from tooltune.data.synth import phrases as P
 from tooltune.data.synth import tools as T
 from tooltune.data.synth.scenarios import BY_TOOL, Missing, Scenario, slots
-from tooltune.data.types import Conversation, DataError, Message, Tool, parse_arguments, tool_call
+from tooltune.data.types import (Conversation, DataError, Message, Tool, parse_arguments, seeded_call_id,
+                                 tool_call)
 from tooltune.errors import UserError
 
 KINDS = ("single", "parallel", "multi_turn", "no_tool", "missing_arg")
@@ -192,8 +193,7 @@ class _Row:
                 if sc.generic:
                     raise _Retry from None
                 raise
-            cid = "call_" + "".join(self.rng.choice("abcdefghijklmnopqrstuvwxyz0123456789")
-                                    for _ in range(12))
+            cid = seeded_call_id(self.rng)
             turn.append(tool_call(sc.tool, args, cid))
             results.append({"role": "tool", "tool_call_id": cid, "name": sc.tool, "content": content})
             contexts.append(self.context(sc, args, content))
