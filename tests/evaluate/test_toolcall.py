@@ -80,3 +80,29 @@ def test_long_answers_are_not_cut_by_the_floor(smollm2_path, smol_tokenizer):
     _, records = evaluate_toolcalls(model, smol_tokenizer, get_template("chatml"), convs, max_new_tokens=8)
     lengths = [len(smol_tokenizer(r["reply"], add_special_tokens=False)["input_ids"]) for r in records]
     assert lengths[0] > 8 and lengths[1] <= 8, lengths
+
+
+def test_strict_tools_hold_calls_to_the_schema(smollm2_path, smol_tokenizer):
+    """strict_tools builds a constraint per case and decodes under it (this fails if that plumbing
+    breaks); any call the untuned model opens names an offered tool with schema-valid arguments.
+    The untuned model usually answers in text here, so the grammar itself is tested in
+    tests/serve/test_constrain.py."""
+    import jsonschema
+    from tooltune.model.loader import load_model
+    from tooltune.templates.parsers import get_parser
+    tools = [{"type": "function", "function": {"name": "calculate_gpa", "description": "Calculate a GPA.",
+              "parameters": {"type": "object", "required": ["grades", "hours"], "properties": {
+                  "grades": {"type": "array", "items": {"type": "string"}},
+                  "hours": {"type": "array", "items": {"type": "integer"}}}}}}]
+    prompt = [{"role": "user", "content": "My grades are A, A, B, C and the hours 3, 4, 3, 2. "
+                                          "Call calculate_gpa with <tool_call>"}]
+    convs = [Conversation(prompt + [{"role": "assistant", "content": None,
+                                     "tool_calls": [tool_call("calculate_gpa", {"grades": ["A"], "hours": [3]}, "c")]}],
+                          tools=tools)]
+    model = load_model(str(smollm2_path), dtype="fp32")
+    _, records = evaluate_toolcalls(model, smol_tokenizer, get_template("chatml"), convs, max_new_tokens=48,
+                                    strict_tools=True)
+    reply = records[0]["reply"]
+    for call in get_parser(get_template("chatml").parser).parse(reply).calls:
+        assert call.name == "calculate_gpa"
+        jsonschema.validate(call.arguments, tools[0]["function"]["parameters"])
