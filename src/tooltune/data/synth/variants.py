@@ -5,7 +5,6 @@ schema."""
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import dataclass
 from random import Random
 from typing import Any
@@ -128,7 +127,3 @@ def make_variant(family: Family, index: int) -> ToolVariant:
                                              "description": _description(family, rng, specs),
                                              "parameters": params}}
     return ToolVariant(family, index, tool, by_name)
-
-
-def tool_name_ok(name: str) -> bool:
-    return bool(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", name))
