@@ -13,6 +13,7 @@ STAGES = [
     "tooltune.data.commands",
     "tooltune.train.commands",
     "tooltune.evaluate.commands",
+    "tooltune.evaluate.own_replies",
     "tooltune.export.commands",
     "tooltune.agent.commands",
     "tooltune.serve.commands",

@@ -20,6 +20,15 @@ from tooltune.errors import UserError
 C = TypeVar("C")
 
 
+def parse_bool(value, key: str = "value") -> bool:
+    """true/false the way configs and flags write it (true, 1, yes, on / false, 0, no, off)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+        return value.lower() in ("true", "1", "yes", "on")
+    raise UserError(f"{key}: expected true or false, got {value!r}")
+
+
 def _coerce(value: Any, annotation: Any, key: str) -> Any:
     """Turn a YAML value or an override string into the field's declared type."""
     origin = typing.get_origin(annotation)
@@ -40,11 +49,7 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
             raise UserError(f"{key}: {value!r} is not one of {', '.join(map(repr, args))}")
         return value
     if annotation is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
-            return value.lower() in ("true", "1", "yes", "on")
-        raise UserError(f"{key}: expected true or false, got {value!r}")
+        return parse_bool(value, key)
     if annotation in (int, float):
         try:
             number = float(value) if annotation is float else int(str(value).replace("_", ""))
@@ -98,6 +103,21 @@ def build_config(cls: type[C], values: dict[str, Any], aliases: dict[str, str] |
         return cls(**kwargs)
     except TypeError as e:  # a required field is missing
         raise UserError(str(e).replace("__init__() ", "")) from None
+
+
+def split_config_arg(config: str | None, overrides: list[str]) -> tuple[str | None, list[str]]:
+    """`tooltune CMD [CONFIG.yaml] [key=value ...]`: a first argument that is a key=value is an
+    override, not a config file."""
+    if config and "=" in config and not config.endswith((".yaml", ".yml")):
+        return None, [config, *overrides]
+    return config, list(overrides)
+
+
+def flag_overrides(args, keys: list[str] | tuple[str, ...]) -> list[str]:
+    """`key=value` overrides (values as JSON) for the command-line flags that were given."""
+    import json
+
+    return [f"{key}={json.dumps(getattr(args, key))}" for key in keys if getattr(args, key, None) is not None]
 
 
 def load_config(cls: type[C], path: str | Path | None = None, overrides: list[str] | None = None,

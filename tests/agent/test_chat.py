@@ -209,3 +209,35 @@ def test_chat_in_a_pseudo_terminal(smollm2_path):
     text = output.decode(errors="replace")
     assert proc.returncode == 0, proc.stderr.read().decode()[-2000:]
     assert "assistant> " in text and text.count("you> ") >= 2
+
+
+
+@pytest.mark.slow
+def test_chat_holds_an_opened_call_to_the_offered_tools(smollm2_path):
+    """Strict tools (chat's default): once the reply opens `<tool_call>`, only the offered tool's
+    name may follow."""
+    import torch
+
+    from tooltune.agent.local import LocalModel
+
+    lm = LocalModel(smollm2_path)
+    assert lm.strict_tools
+    tools, _ = tools_from_functions([get_weather])
+    proc = lm._strict_calls(tools, prompt_len=1)
+    width = lm.model.get_output_embeddings().weight.shape[0]
+    ids = [0]
+    for token in lm.tokenizer.encode('<tool_call>\n{"name": "', add_special_tokens=False):
+        proc(torch.tensor([ids]), torch.zeros(1, width))
+        ids.append(token)
+    scores = torch.randn(1, width)
+    proc(torch.tensor([ids]), scores)
+    allowed = torch.isfinite(scores[0]).nonzero().flatten().tolist()
+    assert allowed and all("get_weather".startswith(lm.tokenizer.decode([t])) for t in allowed), \
+        [lm.tokenizer.decode([t]) for t in allowed[:10]]
+
+
+def test_strict_tools_flag():
+    from tooltune.cli import build_parser
+
+    assert build_parser().parse_args(["chat", "--model", "m"]).strict_tools is True
+    assert build_parser().parse_args(["chat", "--model", "m", "--strict-tools", "false"]).strict_tools is False

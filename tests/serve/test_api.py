@@ -7,16 +7,9 @@ required/named (guaranteed by the grammar); `auto` is checked for consistency, n
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx2
 import openai
@@ -40,67 +33,15 @@ CALL_TOKENS = 40    # one call in the Hermes layout is ~30 tokens for SmolLM2
 TWO_CALLS = 64
 
 
-@dataclass
-class Server:
-    url: str
-    proc: subprocess.Popen
-    log: Path
-
-    def client(self, key: str = "unused") -> openai.OpenAI:
-        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=key, max_retries=0, timeout=120)
-
-    def health(self) -> dict:
-        return httpx2.get(f"{self.url}/health", timeout=10).json()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _launch(model: Path, folder: Path, *args: str, api_key: str | None = None):
-    port = _free_port()
-    log = folder / "server.log"
-    env = {k: v for k, v in os.environ.items() if k not in ("TOOLTUNE_API_KEY", "API_PORT", "API_HOST")}
-    if api_key:
-        env["TOOLTUNE_API_KEY"] = api_key  # the CLI reads the key from the environment too
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "tooltune.cli", "api", "--model", str(model),
-                                 "--port", str(port), *args], stdout=out, stderr=subprocess.STDOUT, env=env)
-    server = Server(f"http://127.0.0.1:{port}", proc, log)
-    deadline = time.time() + 240
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx2.get(f"{server.url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            if time.time() > deadline:
-                pytest.fail(f"the server did not come up:\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
-        yield server
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+@pytest.fixture(scope="module")
+def server(smollm2_path, tmp_path_factory, launch_api):
+    yield from launch_api(smollm2_path, tmp_path_factory.mktemp("api"))
 
 
 @pytest.fixture(scope="module")
-def server(smollm2_path, tmp_path_factory):
-    yield from _launch(smollm2_path, tmp_path_factory.mktemp("api"))
-
-
-@pytest.fixture(scope="module")
-def small_server(smollm2_path, tmp_path_factory):
+def small_server(smollm2_path, tmp_path_factory, launch_api):
     """One running request and one waiting at most, behind an API key (given by environment)."""
-    yield from _launch(smollm2_path, tmp_path_factory.mktemp("api_small"), "--max-batch", "1",
+    yield from launch_api(smollm2_path, tmp_path_factory.mktemp("api_small"), "--max-batch", "1",
                        "--max-waiting", "1", api_key=API_KEY)
 
 
@@ -109,7 +50,7 @@ def client(server):
     return server.client()
 
 
-def _post(server: Server, body, **kw) -> httpx2.Response:
+def _post(server, body, **kw) -> httpx2.Response:
     if isinstance(body, (dict, list)):
         kw["json"] = body
     else:
@@ -515,7 +456,7 @@ def test_api_key(small_server):
     assert r.choices[0].message.content is not None
 
 
-def _wait_for(server: Server, pred, timeout: float = 10.0) -> dict:
+def _wait_for(server, pred, timeout: float = 10.0) -> dict:
     deadline = time.time() + timeout
     while True:
         health = server.health()
@@ -624,6 +565,14 @@ def test_strict_tools_in_auto_mode(client):
         names += [t.function.name for t in (delta.tool_calls or []) if t.function and t.function.name] if delta else []
     assert text == (choice.message.content or "")
     assert names == [c.function.name for c in choice.message.tool_calls or []]
+
+
+def test_strict_tools_are_the_servers_default(server, smollm2_path, tmp_path, launch_api):
+    """Without --strict-tools the server holds `auto` calls to the schemas where the template
+    can (chatml: `<tool_call>` opens every call); --strict-tools false turns that off."""
+    assert "strict tools)" in server.log.read_text()
+    for _ in launch_api(smollm2_path, tmp_path, "--strict-tools", "false", "--max-batch", "1"):
+        assert "strict tools" not in (tmp_path / "server.log").read_text()
 
 
 def test_strict_flag_reaches_the_request():

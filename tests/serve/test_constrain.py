@@ -6,13 +6,14 @@ reply a valid call in the template's own layout. llama3/mistral/glm4 use the Smo
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 import torch
 
 from tooltune.errors import UserError
-from tooltune.serve.constrain import (grammar_compiler, json_constraint, strict_tool_call_constraint,
+from tooltune.serve.constrain import (grammar_compiler, json_constraint, loops, strict_tool_call_constraint,
                                        tool_call_constraint)
 from tooltune.templates.parsers import get_parser
 from tooltune.templates.registry import get_template
@@ -229,28 +230,12 @@ def test_bad_schemas_and_choices_raise_user_error(smol_tokenizer):
         json_constraint(compiler, {"type": "object", "properties": {"x": {"type": "wat"}}})
 
 
-@pytest.mark.slow
-def test_real_model_calls_a_tool_when_required(smollm2_path, smol_tokenizer):
-    from transformers import AutoModelForCausalLM
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(smollm2_path, dtype=torch.float32).eval()
-    template, tok = get_template("chatml"), smol_tokenizer
-    tools = [{"type": "function", "function": {
-        "name": "get_weather", "description": "Current weather in a city",
-        "parameters": {"type": "object", "properties": {
-            "city": {"type": "string", "maxLength": 40},
-            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
-            "required": ["city"]}}}]
-    prompt = render_prompt(tok, template, [{"role": "user", "content": "Tell me a joke about cats."}],
-                           tools)
-    compiler = grammar_compiler(tok, model.config.vocab_size, stop_ids(tok, template))
-    # One call: greedy SmolLM2 repeats the call when parallel calls are allowed (~77 tokens).
-    con = tool_call_constraint(compiler, template, tools, "required",
-                               parallel_tool_calls=False).make()
+def greedy(model, tok, prompt: str, con, steps: int) -> list[int]:
+    """Greedy tokens under `con` until the grammar ends (or `steps` run out)."""
     ids = torch.tensor([tok.encode(prompt, add_special_tokens=False)])
     out, past = [], None
     with torch.no_grad():
-        for _ in range(60):
+        for _ in range(steps):
             res = model(input_ids=ids, past_key_values=past, use_cache=True)
             past, logits = res.past_key_values, res.logits[0, -1].clone()
             con.apply(logits)
@@ -260,10 +245,69 @@ def test_real_model_calls_a_tool_when_required(smollm2_path, smol_tokenizer):
                 break
             out.append(nxt)
             ids = torch.tensor([[nxt]])
+    return out
+
+
+@pytest.fixture(scope="module")
+def smol_model(smollm2_path):
+    from transformers import AutoModelForCausalLM
+    return AutoModelForCausalLM.from_pretrained(smollm2_path, dtype=torch.float32).eval()
+
+
+@pytest.mark.slow
+def test_real_model_calls_a_tool_when_required(smol_model, smol_tokenizer):
+    template, tok = get_template("chatml"), smol_tokenizer
+    tools = [{"type": "function", "function": {
+        "name": "get_weather", "description": "Current weather in a city",
+        "parameters": {"type": "object", "properties": {
+            "city": {"type": "string", "maxLength": 40},
+            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+            "required": ["city"]}}}]
+    prompt = render_prompt(tok, template, [{"role": "user", "content": "Tell me a joke about cats."}],
+                           tools)
+    compiler = grammar_compiler(tok, smol_model.config.vocab_size, stop_ids(tok, template))
+    con = tool_call_constraint(compiler, template, tools, "required").make()
+    out = greedy(smol_model, tok, prompt, con, 120)
     assert con.is_done(), tok.decode(out)
-    text = tok.decode(out)
     schemas = {"get_weather": tools[0]["function"]["parameters"]}
-    assert [c.name for c in assert_valid_calls(text, tok, template, schemas)] == ["get_weather"]
+    # Greedy SmolLM2 repeats the call when parallel calls are allowed; the repeat is cut short.
+    calls = assert_valid_calls(tok.decode(out), tok, template, schemas)
+    assert {c.name for c in calls} == {"get_weather"} and len(calls) <= 3
+
+
+GPA = [{"type": "function", "function": {
+    "name": "calculate_gpa", "description": "Calculate the Grade Point Average (GPA) based on grades and credit hours",
+    "parameters": {"type": "object", "properties": {
+        "grades": {"type": "array", "items": {"type": "string"}, "description": "The grades"},
+        "hours": {"type": "array", "items": {"type": "integer"}, "description": "The credit hours"}},
+        "required": ["grades", "hours"]}}}]
+
+
+@pytest.mark.slow
+def test_a_looping_forced_call_is_steered_to_its_end(smol_model, smol_tokenizer):
+    """The reference article's GPA question to the untuned model under tool_choice required:
+    without the loop check it fills `grades` past 300 tokens; with it the call ends soon after
+    the loop shows, as a valid call."""
+    template, tok = get_template("chatml"), smol_tokenizer
+    prompt = render_prompt(tok, template, [{"role": "user", "content": "我的成绩是 A, A, B, C,学时是 3, 4, 3, 2"}], GPA)
+    compiler = grammar_compiler(tok, smol_model.config.vocab_size, stop_ids(tok, template))
+    factory = tool_call_constraint(compiler, template, GPA, "required")
+    unchecked = dataclasses.replace(factory, closing=None).make()
+    rambling = greedy(smol_model, tok, prompt, unchecked, 300)
+    assert not unchecked.is_done(), tok.decode(rambling)   # the failure the check exists for
+    con = factory.make()
+    out = greedy(smol_model, tok, prompt, con, 300)
+    assert con.is_done() and con.finishing and len(out) < 200, tok.decode(out)
+    calls = assert_valid_calls(tok.decode(out), tok, template, {"calculate_gpa": GPA[0]["function"]["parameters"]})
+    assert calls[0].name == "calculate_gpa"
+
+
+def test_loops_tell_a_repeated_block_from_legitimate_repeats():
+    assert not loops([5, 6, 5, 6, 7])                     # "A", "A", "B": a short repeat
+    assert loops([1, 2, 3] * 9)                           # 27 tokens of one 3-token block
+    assert not loops(list(range(40)))                     # counting: no block repeats
+    cycle = list(range(30))                               # a 30-token cycle, twice
+    assert loops(cycle * 2) and not loops(cycle + cycle[:29])
 
 
 def feed(factory, tokenizer, text: str, stop: int) -> int | None:

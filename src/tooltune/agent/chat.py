@@ -174,7 +174,7 @@ def cmd_chat(args: Any) -> int:
     tools, functions = load_tools(args.tools) if args.tools else ([], {})
     with console.status(f"loading {args.model}..."):
         client = LocalModel(args.model, adapter=args.adapter, template=args.template, dtype=args.dtype,
-                            device=args.device)
+                            device=args.device, strict_tools=getattr(args, "strict_tools", True))
     console.print(f"[bold]{client.name}[/]" + (f" + adapter {args.adapter}" if args.adapter else "")
                   + f" with template [bold]{client.template.name}[/]"
                   + (f", {len(tools)} tool(s)" if tools else ""), highlight=False)

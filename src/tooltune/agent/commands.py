@@ -1,6 +1,8 @@
 """`tooltune chat`: registered here, implemented in tooltune.agent.chat (imported only when run)."""
 from __future__ import annotations
 
+from tooltune.config import parse_bool
+
 
 def register(sub) -> None:
     p = sub.add_parser("chat", help="chat with a model in the terminal: streaming, tool calls, tools run",
@@ -16,6 +18,8 @@ def register(sub) -> None:
     p.add_argument("--max_steps", type=int, default=8, help="model calls per user message")
     p.add_argument("--dtype", default="auto", choices=["auto", "bf16", "fp16", "fp32"])
     p.add_argument("--device", default="cpu")
+    p.add_argument("--strict_tools", "--strict-tools", type=parse_bool, default=True, metavar="true|false",
+                   help="hold the calls the model opens to the tools' schemas (default true)")
     p.set_defaults(func=_run)
 
 

@@ -32,42 +32,30 @@ def _tool_calls_from_assembled(calls: list[dict]) -> list[dict]:
             for c in calls]
 
 
-def _template_for(path: Path, adapter: Path | None, resolved_template: str | None) -> str:
-    for folder in (adapter, path):
-        if folder is not None:
-            try:
-                name = json.loads((folder / "tooltune.json").read_text()).get("template")
-            except (OSError, ValueError):
-                name = None
-            if name:
-                return name
-    if resolved_template:
-        return resolved_template
-    raise UserError(f"no chat template known for {path}: pass template=")
-
-
 class LocalModel:
     """A transformers model in this process that chats like an OpenAI endpoint.
 
     `model_or_path`: anything `tooltune.model.resolve_model` takes (registry name, folder, .gguf),
     or an already loaded model (then pass `tokenizer` and `template`). `adapter`: a PEFT folder.
     `template`: a tooltune template name; default: the adapter's, else the model's.
+    `strict_tools`: a call the model opens is held to the offered tools and their schemas, as
+    `tooltune api` holds it (see serve.constrain).
     """
 
     def __init__(self, model_or_path: Any, adapter: str | os.PathLike | None = None, template: str | None = None,
-                 *, tokenizer: Any = None, dtype: str = "auto", device: str = "cpu"):
+                 *, tokenizer: Any = None, dtype: str = "auto", device: str = "cpu", strict_tools: bool = True):
         from tooltune.templates import get_template
+
+        self.strict_tools = strict_tools
 
         # One thread loads the model and runs every generation: the thread that owns torch's OpenMP
         # workers decodes ~2x faster than a second one would (see serve.engine.Engine).
         self._torch_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tooltune-model")
         if isinstance(model_or_path, (str, os.PathLike)):
-            from tooltune.model.hub import resolve_model
-            from tooltune.model.loader import load_model, load_tokenizer
+            from tooltune.model.loader import load_model, load_tokenizer, template_name_for
 
-            resolved = resolve_model(model_or_path)
             adapter_path = Path(adapter).expanduser() if adapter else None
-            template = template or _template_for(resolved.path, adapter_path, resolved.template)
+            template = template or template_name_for(model_or_path, adapter_path)
             from tooltune.serve.packed_linear import pack_linear_layers
             from tooltune.serve.runtime import use_half_weights
 
@@ -118,6 +106,8 @@ class LocalModel:
 
         sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 \
             else {"do_sample": False}
+        if tools and self.strict_tools and (held := self._strict_calls(tools, enc["input_ids"].shape[1])):
+            sampling["logits_processor"] = [held]
         kwargs = dict(**enc, max_new_tokens=max_new_tokens, streamer=streamer, eos_token_id=self.stop_ids(),
                       pad_token_id=self.tokenizer.pad_token_id, stopping_criteria=StoppingCriteriaList([_Cancelled()]),
                       **sampling)
@@ -147,6 +137,31 @@ class LocalModel:
             futures.wait([done])
         if errors:
             raise errors[0]
+
+    def _strict_calls(self, tools: list[dict], prompt_len: int):
+        """A logits processor holding calls to `tools` (one sequence: chat generates one reply);
+        None where the template has no fixed text opening its calls, or a schema cannot compile:
+        then the reply is free, as without strict tools."""
+        from transformers import LogitsProcessor
+
+        from tooltune.serve.constrain import grammar_compiler, strict_tool_call_constraint
+
+        head = self.model.get_output_embeddings()
+        width = getattr(head, "out_features", None) or head.weight.shape[0]
+        try:
+            constraint = strict_tool_call_constraint(grammar_compiler(self.tokenizer, width, self.stop_ids()),
+                                                     self.template, tools).make()
+        except UserError:
+            return None
+
+        class _Grammar(LogitsProcessor):
+            def __call__(self, input_ids, scores):
+                if input_ids.shape[1] > prompt_len:      # the token sampled last step
+                    constraint.accept(int(input_ids[0, -1]))
+                constraint.apply(scores[0])
+                return scores
+
+        return _Grammar()
 
     def stream(self, messages: list[dict], tools: list[dict] | None = None, **kwargs: Any) -> Iterator[dict]:
         """OpenAI-style deltas: {"content": ...} and {"tool_calls": [...]} (names, then arguments in pieces)."""

@@ -114,11 +114,11 @@ def format_table(scores: Scores) -> str:
 
 
 def generate_replies(model, tokenizer, template: Template, cases: list[Case], max_new_tokens: int = 96,
-                     batch_size: int = 32, strict_tools: bool = False) -> list[str]:
+                     batch_size: int = 32, strict_tools: bool | None = None) -> list[str]:
     """Greedy replies from the serving engine (continuous batching, shared tool prompts prefilled
     once), ended at the template's stop words: what `tooltune api` would answer. `strict_tools`:
-    a call the model opens is held to the offered tools and their schemas, as `tooltune api
-    --strict-tools` holds it."""
+    a call the model opens is held to the offered tools and their schemas, as `tooltune api`
+    holds it by default (None: where the template can; True: fail where it cannot; False: off)."""
     from tooltune.serve.engine import Engine
     from tooltune.serve.half_linear import serving_linear_layers
     from tooltune.serve.types import SamplingParams
@@ -133,7 +133,8 @@ def generate_replies(model, tokenizer, template: Template, cases: list[Case], ma
         with serving_linear_layers(model):  # the server's weights; the model's own stay put
             engine = Engine(model, tokenizer, stop_token_ids=stop_token_ids(tokenizer, template),
                             max_batch=batch_size, max_waiting=max(len(prompts), 1))
-            constraints = _strict_constraints(engine, tokenizer, template, cases) if strict_tools else None
+            constraints = (_strict_constraints(engine, tokenizer, template, cases, required=strict_tools is True)
+                           if strict_tools is not False else None)
             # decodes in this thread (the engine's own thread is never started)
             replies = engine.generate_all(prompts, [SamplingParams(max_tokens=b, temperature=0) for b in budgets],
                                           constraints)
@@ -142,7 +143,11 @@ def generate_replies(model, tokenizer, template: Template, cases: list[Case], ma
     return [cut_at_stop(r, [*template.stop_words, tokenizer.eos_token]) for r in replies]
 
 
-def _strict_constraints(engine, tokenizer, template: Template, cases: list[Case]) -> list:
+def _strict_constraints(engine, tokenizer, template: Template, cases: list[Case], required: bool) -> list:
+    """One constraint per case; where the template or a schema cannot be held (no fixed text
+    opens the template's calls, a schema xgrammar cannot compile) the case is free, unless
+    `required` (strict_tools=true), which fails instead, as `tooltune api --strict-tools true`."""
+    from tooltune.errors import UserError
     from tooltune.serve.constrain import grammar_compiler, strict_tool_call_constraint
 
     head = engine.model.get_output_embeddings()
@@ -153,8 +158,13 @@ def _strict_constraints(engine, tokenizer, template: Template, cases: list[Case]
     for c in cases:
         key = json.dumps(c.tools, sort_keys=True)
         if key not in factories:
-            factories[key] = strict_tool_call_constraint(compiler, template, c.tools)
-        out.append(factories[key].make())
+            try:
+                factories[key] = strict_tool_call_constraint(compiler, template, c.tools)
+            except UserError:
+                if required:
+                    raise
+                factories[key] = None
+        out.append(factories[key].make() if factories[key] is not None else None)
     return out
 
 
@@ -178,7 +188,7 @@ def cut_at_stop(text: str, stops: list[str | None]) -> str:
 
 def evaluate_toolcalls(model, tokenizer, template: Template, convs: list[Conversation], limit: int = 40,
                        max_new_tokens: int = 96, batch_size: int = 32,
-                       strict_tools: bool = False) -> tuple[Scores, list[dict]]:
+                       strict_tools: bool | None = None) -> tuple[Scores, list[dict]]:
     """Scores plus one record per case (prompt's last user text, expected, predicted, raw reply)."""
     cases = cases_from(convs, limit)
     replies = generate_replies(model, tokenizer, template, cases, max_new_tokens, batch_size, strict_tools)

@@ -25,24 +25,16 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_export)
 
 
-def flags_to_overrides(args: argparse.Namespace) -> list[str]:
-    out = []
-    for key in ("model_name_or_path", "adapter_name_or_path", "export_dir", "export_size", "export_dtype",
-                "template", "gguf", "overwrite"):
-        value = getattr(args, key, None)
-        if value is not None:
-            out.append(f"{key}={json.dumps(value) if isinstance(value, str) else str(value).lower()}")
-    return out
+FLAG_KEYS = ("model_name_or_path", "adapter_name_or_path", "export_dir", "export_size", "export_dtype",
+             "template", "gguf", "overwrite")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from tooltune.config import load_config
+    from tooltune.config import flag_overrides, load_config, split_config_arg
     from tooltune.export.merge import ExportConfig, export_model
 
-    config, overrides = args.config, list(args.overrides)
-    if config and "=" in config and not config.endswith((".yaml", ".yml")):
-        config, overrides = None, [config] + overrides  # only overrides were given
-    cfg = load_config(ExportConfig, config, overrides + flags_to_overrides(args), aliases=ALIASES, ignored=IGNORED)
+    config, overrides = split_config_arg(args.config, args.overrides)
+    cfg = load_config(ExportConfig, config, overrides + flag_overrides(args, FLAG_KEYS), aliases=ALIASES, ignored=IGNORED)
     report = export_model(cfg)
     print(json.dumps(report.to_dict(), indent=2))
     return 0

@@ -135,3 +135,33 @@ def load_model_and_tokenizer(
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     model = load_model(name_or_path, dtype=dtype, adapter=adapter, device=device, auto_pull=auto_pull)
     return model, load_tokenizer(name_or_path, padding_side=padding_side)
+
+
+def template_name_for(name_or_path: str | os.PathLike, adapter: str | os.PathLike | None = None) -> str:
+    """The chat template a model is used with: the adapter's (its tooltune.json), else the model
+    folder's, else the registry's."""
+    import json
+
+    resolved = resolve_model(name_or_path)
+    for folder in (Path(adapter).expanduser() if adapter else None, resolved.path):
+        if folder is not None:
+            try:
+                name = json.loads((Path(folder) / "tooltune.json").read_text()).get("template")
+            except (OSError, ValueError):
+                name = None
+            if name:
+                return name
+    if resolved.template:
+        return resolved.template
+    raise UserError(f"no chat template known for {resolved.path}: pass template=")
+
+
+def load_merged(name_or_path: str | os.PathLike, adapter: str | os.PathLike | None = None, dtype: str = "auto",
+                device: str = "cpu") -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """The model with `adapter` merged into it, as `tooltune api --adapter` serves it, and its
+    tokenizer padded on the left (batched generation)."""
+    model = load_model(name_or_path, dtype=dtype, adapter=Path(adapter).expanduser() if adapter else None,
+                       device=device)
+    if adapter is not None and hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    return model, load_tokenizer(name_or_path, padding_side="left")

@@ -33,8 +33,9 @@ class ApiConfig:
     prefill_chunk_tokens: int = 512
     speculative: bool = True                    # prompt-lookup drafts for a lone greedy request (exact)
     # tool_choice auto: a call the model opens is held to the offered tools and their schemas, as
-    # for tools marked `strict: true` (those requests lose prompt-lookup drafts)
-    strict_tools: bool = False
+    # for tools marked `strict: true` (those requests lose prompt-lookup drafts). Default (None):
+    # on where the template has fixed text that opens its calls; true: fail where it has none
+    strict_tools: bool | None = None
     # int8: CPU weights in int8, ~0.95x (1 client) to ~1.1x (16) the fp16 default's tokens/s; lossy, and since
     # activation scales are per forward, a reply can change with what it is batched with
     quantize: str | None = None
@@ -67,11 +68,9 @@ def register(sub) -> None:
 
 
 def api_config_from_args(args) -> ApiConfig:
-    from tooltune.config import load_config
+    from tooltune.config import load_config, split_config_arg
 
-    config, overrides = args.config, list(args.overrides)
-    if config and "=" in config and not config.endswith((".yaml", ".yml")):
-        config, overrides = None, [config, *overrides]
+    config, overrides = split_config_arg(args.config, args.overrides)
     for env, key in (("API_HOST", "host"), ("API_PORT", "port"), ("TOOLTUNE_API_KEY", "api_key")):
         if os.environ.get(env):
             overrides.insert(0, f"{key}={os.environ[env]}")
@@ -127,15 +126,27 @@ def cmd_api(args) -> int:
         speculative=cfg.speculative, prefill_chunk_tokens=cfg.prefill_chunk_tokens, cpu_weights=cfg.cpu_weights,
         engine_threads=threads)
     limits = Limits(max_body_bytes=int(cfg.max_body_mb * 1024 * 1024), max_messages=cfg.max_messages)
-    if cfg.strict_tools:  # a template that cannot hold calls to the tools fails here, not per request
-        from tooltune.serve.constrain import strict_tool_call_constraint
-        strict_tool_call_constraint(served.compiler(), served.template, [{"type": "function", "function": {"name": "f"}}])
-    app = create_app(served, api_key=cfg.api_key, limits=limits, strict_tools=cfg.strict_tools)
+    strict = cfg.strict_tools is not False and _can_hold_calls(served, required=cfg.strict_tools is True)
+    app = create_app(served, api_key=cfg.api_key, limits=limits, strict_tools=strict)
     served.engine.start()
-    print(f"tooltune api: serving {', '.join(served.names)} (template {served.template.name}) "
-          f"on http://{cfg.host}:{cfg.port}/v1", flush=True)
+    print(f"tooltune api: serving {', '.join(served.names)} (template {served.template.name}"
+          f"{', strict tools' if strict else ''}) on http://{cfg.host}:{cfg.port}/v1", flush=True)
     try:
         uvicorn.run(app, host=cfg.host, port=int(cfg.port), log_level="warning")
     finally:
         served.engine.shutdown()
     return 0
+
+
+def _can_hold_calls(served, required: bool) -> bool:
+    """Whether the template's calls can be held to the tools' schemas in `auto` mode; with
+    `required` (strict_tools=true) a template that cannot fails here, not per request."""
+    from tooltune.serve.constrain import strict_tool_call_constraint
+
+    try:
+        strict_tool_call_constraint(served.compiler(), served.template, [{"type": "function", "function": {"name": "f"}}])
+    except UserError:
+        if required:
+            raise
+        return False
+    return True

@@ -31,13 +31,37 @@ _DEFAULT_SEPARATORS = (", ", ": ")
 _BOUNDED_CHAR, _SAFE_CHAR = r'[^\"\\\r\n]', r'[^\0-\x1f\"\\]'
 
 
-class GrammarConstraint:
-    """One sequence's grammar state: the engine's per-sequence `Constraint`."""
+# A reply that loops inside a grammar: the last LOOP_MIN_TOKENS tokens (or two whole periods,
+# when the period is longer) repeat one block of at most LOOP_MAX_PERIOD tokens. A small model
+# held to `tool_choice: required` otherwise fills an array ("A","B",...,"Z","A",...) or repeats
+# its call until max_tokens. Legitimate repeats ("A", "A", "B") are far shorter than this.
+LOOP_MIN_TOKENS, LOOP_MAX_PERIOD = 24, 128
 
-    def __init__(self, compiled, vocab_size: int):
+
+def loops(tokens: list[int]) -> bool:
+    """Whether `tokens` end in a repeated block (see LOOP_MIN_TOKENS)."""
+    n = len(tokens)
+    for period in range(1, min(LOOP_MAX_PERIOD, n // 2) + 1):
+        span = max(LOOP_MIN_TOKENS, 2 * period)
+        if span <= n and tokens[n - span:n - period] == tokens[n - span + period:]:
+            return True
+    return False
+
+
+class GrammarConstraint:
+    """One sequence's grammar state: the engine's per-sequence `Constraint`.
+
+    Once the reply loops, it is steered to its end: where the grammar allows a stop token or a
+    token that closes a string, array or object, only those are allowed, so the call ends within
+    a few tokens as valid JSON instead of at max_tokens."""
+
+    def __init__(self, compiled, vocab_size: int, closing=None):
         self._matcher = xgr.GrammarMatcher(compiled)
         self._bitmask = xgr.allocate_token_bitmask(1, vocab_size)
         self._vocab_size = vocab_size
+        self._closing = closing          # bool[vocab]: tokens that end a JSON value or the reply
+        self._tokens: list[int] = []
+        self.finishing = False
 
     def apply(self, logits_row) -> None:
         if self._matcher.is_terminated():
@@ -47,6 +71,11 @@ class GrammarConstraint:
         if not self._matcher.fill_next_token_bitmask(self._bitmask):
             return  # every token is allowed
         mask = self._bitmask[0]
+        if self.finishing and self._closing is not None:
+            ending = _unpack(mask, self._vocab_size) & self._closing
+            if bool(ending.any()):
+                logits_row[: self._vocab_size][~ending.to(logits_row.device)] = float("-inf")
+                return
         if mask.device != logits_row.device:
             mask = mask.to(logits_row.device, non_blocking=True)
         xgr.apply_token_bitmask_inplace(logits_row, mask,
@@ -55,9 +84,20 @@ class GrammarConstraint:
     def accept(self, token_id: int) -> None:
         if not self._matcher.accept_token(int(token_id)):
             raise ValueError(f"token {token_id} is not allowed by the grammar")
+        if self._closing is not None and not self.finishing:
+            self._tokens.append(int(token_id))
+            self.finishing = loops(self._tokens)
 
     def is_done(self) -> bool:
         return self._matcher.is_terminated()
+
+
+def _unpack(mask, vocab_size: int):
+    """xgrammar's int32 bitmask (bit j of word i: token 32*i + j) as bool[vocab_size]."""
+    import torch
+
+    bits = torch.arange(32, dtype=torch.int32)
+    return ((mask.unsqueeze(-1) >> bits) & 1).bool().flatten()[:vocab_size]
 
 
 @dataclass
@@ -65,9 +105,10 @@ class ConstraintFactory:
     """A grammar compiled once per request; `make()` gives each sequence its own matcher."""
     compiled: object
     vocab_size: int
+    closing: object = None
 
     def make(self) -> GrammarConstraint:
-        return GrammarConstraint(self.compiled, self.vocab_size)
+        return GrammarConstraint(self.compiled, self.vocab_size, self.closing)
 
 
 @dataclass(eq=False)
@@ -77,6 +118,22 @@ class Compiler:
     vocab_size: int
     xgr_compiler: object
     layouts: dict = field(default_factory=dict)
+    stop_token_ids: tuple[int, ...] = ()
+    _closing: object = None
+
+    def closing(self):
+        """bool[vocab]: stop tokens and tokens whose text begins by closing a JSON string,
+        array or object: where a looping reply is steered (see GrammarConstraint)."""
+        if self._closing is None:
+            import torch
+
+            closing = torch.zeros(self.vocab_size, dtype=torch.bool)
+            for token_id in range(min(len(self.tokenizer), self.vocab_size)):
+                if self.tokenizer.decode([token_id]).lstrip(" ")[:1] in ('"', "]", "}"):
+                    closing[token_id] = True
+            closing[[t for t in self.stop_token_ids if t < self.vocab_size]] = True
+            self._closing = closing
+        return self._closing
 
 
 _COMPILERS: dict[tuple, Compiler] = {}
@@ -92,7 +149,7 @@ def grammar_compiler(tokenizer, vocab_size: int, stop_token_ids: list[int]) -> C
                 tokenizer, vocab_size=vocab_size, stop_token_ids=list(key[2]))
             threads = max(1, min(8, os.cpu_count() or 1))
             _COMPILERS[key] = Compiler(tokenizer, vocab_size,
-                                       xgr.GrammarCompiler(info, max_threads=threads))
+                                       xgr.GrammarCompiler(info, max_threads=threads), stop_token_ids=key[2])
         return _COMPILERS[key]
 
 
@@ -273,7 +330,7 @@ def _compile(compiler: Compiler, fmt: dict) -> ConstraintFactory:
     except Exception as e:
         raise UserError(f"the tools' schemas cannot be used for constrained decoding: "
                         f"{_error_text(e)}") from e
-    return ConstraintFactory(compiled, compiler.vocab_size)
+    return ConstraintFactory(compiled, compiler.vocab_size, compiler.closing())
 
 
 def json_constraint(compiler: Compiler, schema: dict | None) -> ConstraintFactory:

@@ -194,9 +194,10 @@ class Engine:
         return handle
 
     def generate_all(self, prompts: list[list[int]], params: SamplingParams | list[SamplingParams],
-                     constraints: list[Constraint | None] | None = None) -> list[str]:
+                     constraints: list[Constraint | None] | None = None, with_reasons: bool = False) -> list:
         """Every prompt's reply text, batched (for evaluation and scripts; blocks until done);
-        `params` for all prompts, or one per prompt; `constraints` one per prompt (or None).
+        `params` for all prompts, or one per prompt; `constraints` one per prompt (or None);
+        `with_reasons`: (text, finish_reason) pairs, so a caller can tell a reply cut at max_tokens.
         Decodes in the caller's thread unless the engine's own is running (see the class docstring)."""
         each = params if isinstance(params, list) else [params] * len(prompts)
         held = constraints if constraints is not None else [None] * len(prompts)
@@ -210,7 +211,12 @@ class Engine:
                         pass
             finally:
                 self._abort_all()  # a failed step: the rest of the requests end, marked "abort"
-        return ["".join(out.text for out in handle) for handle in handles]
+        results = []
+        for handle in handles:
+            outs = list(handle)
+            text = "".join(out.text for out in outs)
+            results.append((text, outs[-1].finish_reason if outs else None) if with_reasons else text)
+        return results
 
     def stats(self) -> EngineStats:
         return EngineStats(running=len(self._running) + len(self._prefilling), waiting=len(self._waiting),

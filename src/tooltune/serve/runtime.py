@@ -57,13 +57,10 @@ def load_served_model(model: str | os.PathLike, *, adapter: str | None = None, l
                       cpu_weights: str = "auto", engine_threads: int | None = None) -> ServedModel:
     """Load the model; `adapter` is merged into it (fastest), `loras` stay separate, one per name.
     `engine_threads`: torch threads for the engine's thread (see Engine on threads and OpenMP)."""
-    from tooltune.agent.local import _template_for
-    from tooltune.model.hub import resolve_model
-    from tooltune.model.loader import load_model, load_tokenizer
+    from tooltune.model.loader import load_model, load_tokenizer, template_name_for
 
-    resolved = resolve_model(model)
     adapter_path = Path(adapter).expanduser() if adapter else None
-    template_obj = get_template(template or _template_for(resolved.path, adapter_path, resolved.template))
+    template_obj = get_template(template or template_name_for(model, adapter_path))
     net = load_model(model, dtype=dtype, adapter=adapter_path, device=device)
     if adapter_path is not None and hasattr(net, "merge_and_unload"):
         net = net.merge_and_unload()

@@ -42,13 +42,13 @@ def run_vllm_server(cfg) -> int:
     if importlib.util.find_spec("vllm") is None:
         raise UserError("infer_backend vllm: vLLM is not installed (pip install vllm; it needs a CUDA GPU). "
                         "Without it, leave infer_backend at its default (tooltune).")
-    from tooltune.agent.local import _template_for
+    from tooltune.model.loader import template_name_for
     from tooltune.model.hub import resolve_model
     from tooltune.templates import get_template
 
     resolved = resolve_model(cfg.model_name_or_path)
     adapter = Path(cfg.adapter_name_or_path).expanduser() if cfg.adapter_name_or_path else None
-    template = get_template(cfg.template or _template_for(resolved.path, adapter, resolved.template))
+    template = get_template(cfg.template or template_name_for(cfg.model_name_or_path, adapter))
     if template.parser not in VLLM_TOOL_PARSERS:
         raise UserError(f"infer_backend vllm: vLLM has no parser for template {template.name!r}'s tool calls; "
                         "serve it with the default backend (tooltune)")

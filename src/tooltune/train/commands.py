@@ -15,9 +15,9 @@ def register(sub) -> None:
 def cmd_train(args) -> int:
     from tooltune.train.args import load_train_config
     from tooltune.train.sft import run_train
-    config, overrides = args.config, list(args.overrides)
-    if config and "=" in config and not config.endswith((".yaml", ".yml")):
-        config, overrides = None, [config] + overrides  # only overrides were given
+    from tooltune.config import split_config_arg
+
+    config, overrides = split_config_arg(args.config, args.overrides)
     result = run_train(load_train_config(config, overrides))
     print(json.dumps(result, indent=2))
     return 0

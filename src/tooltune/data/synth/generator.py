@@ -41,6 +41,7 @@ from tooltune.data.synth.scenarios import BY_TOOL, Missing, Scenario, slots
 from tooltune.data.types import (Conversation, DataError, Message, Tool, parse_arguments, seeded_call_id,
                                  tool_call)
 from tooltune.errors import UserError
+from tooltune.fsutil import atomic_write_text
 
 KINDS = ("single", "parallel", "multi_turn", "no_tool", "missing_arg")
 DEFAULT_MIX = {"single": 0.45, "parallel": 0.15, "multi_turn": 0.10, "no_tool": 0.20,
@@ -463,13 +464,7 @@ def write_conversations(path: str | os.PathLike, convs: Sequence[Conversation],
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     else:
         text = json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")  # same directory, so os.replace is atomic
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, p)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write_text(p, text)
     return p
 
 
