@@ -41,15 +41,21 @@ class EvalConfig:
 def register(sub) -> None:
     p = sub.add_parser("eval", help="tool-call accuracy of a model or adapter on a dataset",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_and_dataset_args(p)
+    p.add_argument("--template")
+    p.add_argument("--save_path", "--save-path", "-o")
+    p.set_defaults(func=cmd_eval)
+
+
+def add_model_and_dataset_args(p) -> None:
+    """[CONFIG.yaml] [key=value ...] --model --adapter --dataset --dataset_dir: what `eval` and
+    `generate` both take."""
     p.add_argument("config", nargs="?", help="a YAML config")
     p.add_argument("overrides", nargs="*", help="key=value overrides")
     p.add_argument("--model", "--model_name_or_path", dest="model_name_or_path")
     p.add_argument("--adapter", "--adapter_name_or_path", dest="adapter_name_or_path")
     p.add_argument("--dataset")
     p.add_argument("--dataset_dir", "--dataset-dir")
-    p.add_argument("--template")
-    p.add_argument("--save_path", "--save-path", "-o")
-    p.set_defaults(func=cmd_eval)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

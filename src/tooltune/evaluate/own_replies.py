@@ -34,14 +34,11 @@ class GenerateConfig:
 
 
 def register(sub) -> None:
+    from tooltune.evaluate.commands import add_model_and_dataset_args
+
     p = sub.add_parser("generate", help="a model's own replies to a dataset's prompts, as a dataset",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("config", nargs="?", help="a YAML config")
-    p.add_argument("overrides", nargs="*", help="key=value overrides")
-    p.add_argument("--model", "--model_name_or_path", dest="model_name_or_path")
-    p.add_argument("--adapter", "--adapter_name_or_path", dest="adapter_name_or_path")
-    p.add_argument("--dataset")
-    p.add_argument("--dataset_dir", "--dataset-dir")
+    add_model_and_dataset_args(p)
     p.add_argument("--max_samples", "--max-samples", "-n", type=int)
     p.add_argument("--output", "-o", dest="save_path")
     p.set_defaults(func=cmd_generate)
