@@ -8,7 +8,8 @@
 3. The external sets, written by other people: glaive (../shared/data) and Seal-Tools, API-Bank,
    ToolTalk (../shared/data/tooluse; evaluation sets, never training data), untuned vs tuned.
 4. The reference article's GPA client (examples/gpa_client.py, the openai library) against
-   `tooltune api` serving the tuned model, with and without strict tools.
+   `tooltune api` serving the tuned model: greedy with and without strict tools, and
+   --gpa-repeats runs at the server's default sampling (the client sets no temperature).
 5. Does it still chat: held-out plain prompts (alpaca_en_demo rows the chat mix did not use):
    the share answered in text, the share that ends within 256 tokens, and the loss of the base
    model's own replies under each model (the tuned model's rise is what tuning moved).
@@ -91,8 +92,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def gpa_flow(model: str, adapter: str | None, strict: bool) -> dict:
-    """The article's client against a real `tooltune api` process on 127.0.0.1."""
+def gpa_flow(model: str, adapter: str | None, strict: bool, greedy: bool, repeats: int = 1) -> dict:
+    """The article's client against a real `tooltune api` process on 127.0.0.1, `repeats` times;
+    it sets no temperature, so the server's default sampling (or greedy) decides."""
     import httpx2 as httpx
     from openai import OpenAI
 
@@ -101,9 +103,10 @@ def gpa_flow(model: str, adapter: str | None, strict: bool) -> dict:
     spec.loader.exec_module(client_module)
     port = _free_port()
     argv = [*TOOLTUNE, "api", "--model", model, "--port", str(port), "--strict-tools", str(strict).lower()]
-    if adapter:
-        argv += ["--adapter", adapter]
+    argv += ["--adapter", adapter] if adapter else []
+    argv += ["--do_sample", "false"] if greedy else []
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = []
     try:
         for _ in range(600):
             try:
@@ -112,20 +115,24 @@ def gpa_flow(model: str, adapter: str | None, strict: bool) -> dict:
             except httpx.TransportError:
                 time.sleep(0.5)
         client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="0", timeout=300, max_retries=0)
-        try:
-            name, arguments, answer = client_module.run(client)
-        except SystemExit as e:   # the client's own "no tool call"
-            return {"ok": False, "call": None, "answer": str(e)}
-        except Exception as e:    # noqa: BLE001 - e.g. arguments that are not JSON: the client fails
-            raw = client.chat.completions.create(model="m", tools=client_module.TOOLS, messages=[
-                {"role": "user", "content": client_module.QUESTION}]).choices[0].message
-            calls = [[c.function.name, c.function.arguments] for c in raw.tool_calls or []]
-            return {"ok": False, "call": calls, "answer": f"the client failed: {type(e).__name__}: {e}"}
-        right = (name, arguments) == ("calculate_gpa", {"grades": ["A", "A", "B", "C"], "hours": [3, 4, 3, 2]})
-        return {"ok": right and "3.4" in (answer or ""), "call": [name, arguments], "answer": answer}
+        for _ in range(repeats):
+            try:
+                name, arguments, answer = client_module.run(client)
+            except SystemExit as e:   # the client's own "no tool call"
+                runs.append({"call_ok": False, "ok": False, "call": None, "answer": str(e)})
+                continue
+            except Exception as e:    # noqa: BLE001 - e.g. arguments that are not JSON: the client fails
+                runs.append({"call_ok": False, "ok": False, "call": None,
+                             "answer": f"the client failed: {type(e).__name__}: {e}"})
+                continue
+            right = (name, arguments) == ("calculate_gpa", {"grades": ["A", "A", "B", "C"], "hours": [3, 4, 3, 2]})
+            runs.append({"call_ok": right, "ok": right and "3.4" in (answer or ""), "call": [name, arguments],
+                         "answer": answer})
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    return {"calls": sum(r["call_ok"] for r in runs), "answers": sum(r["ok"] for r in runs), "of": len(runs),
+            "example": next((r for r in runs if not r["ok"]), runs[0])}
 
 
 def still_chats(model: str, adapter: str | None, n: int = 24) -> dict:
@@ -198,6 +205,7 @@ def main() -> int:
     ap.add_argument("--samples", type=int, default=96, help="held-out-family cases")
     ap.add_argument("--external-samples", type=int, default=40)
     ap.add_argument("--skip", default="", help="comma list of: unseen,external,gpa,chat")
+    ap.add_argument("--gpa-repeats", type=int, default=8, help="client runs at the server's default sampling")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     print(f"cpu: {cpu()}", flush=True)
@@ -230,11 +238,15 @@ def main() -> int:
         result["external"] = external
 
     if "gpa" not in skip:
-        result["gpa"] = {"default": gpa_flow(args.model, adapter, strict=False),
-                         "strict": gpa_flow(args.model, adapter, strict=True)}
+        result["gpa"] = {"strict, greedy": gpa_flow(args.model, adapter, strict=True, greedy=True),
+                         "free, greedy": gpa_flow(args.model, adapter, strict=False, greedy=True),
+                         "strict, sampled": gpa_flow(args.model, adapter, strict=True, greedy=False,
+                                                     repeats=args.gpa_repeats)}
+        print("\nGPA client (the server's default sampling unless greedy):", flush=True)
         for k, v in result["gpa"].items():
-            print(f"\nGPA client ({k}): {'PASS' if v['ok'] else 'FAIL'} call={v['call']} answer={v['answer']!r}",
-                  flush=True)
+            e = v["example"]
+            print(f"  {k:<16} exact call {v['calls']}/{v['of']}, answer with 3.4 {v['answers']}/{v['of']}"
+                  f"  e.g. call={e['call']} answer={(e['answer'] or '')[:80]!r}", flush=True)
 
     if "chat" not in skip:
         result["chat"] = still_chats(args.model, adapter)

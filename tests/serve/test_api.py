@@ -570,9 +570,20 @@ def test_strict_tools_in_auto_mode(client):
 def test_strict_tools_are_the_servers_default(server, smollm2_path, tmp_path, launch_api):
     """Without --strict-tools the server holds `auto` calls to the schemas where the template
     can (chatml: `<tool_call>` opens every call); --strict-tools false turns that off."""
-    assert "strict tools)" in server.log.read_text()
-    for _ in launch_api(smollm2_path, tmp_path, "--strict-tools", "false", "--max-batch", "1"):
-        assert "strict tools" not in (tmp_path / "server.log").read_text()
+    assert ", strict tools;" in server.log.read_text()
+    for _ in launch_api(smollm2_path, tmp_path, "--strict-tools", "false", "--max-batch", "1", "--do_sample", "false"):
+        log = (tmp_path / "server.log").read_text()
+        assert "strict tools" not in log and "unset sampling: greedy" in log
+
+
+def test_a_request_without_sampling_gets_the_servers():
+    from tooltune.serve.protocol import ChatCompletionRequest, SamplingDefaults, prepare
+    unset, chosen = ChatCompletionRequest(model="m", messages=ASK), ChatCompletionRequest(
+        model="m", messages=ASK, temperature=1.0, top_p=1.0)
+    assert (prepare(unset).temperature, prepare(unset).top_p) == (0.95, 0.7)  # LLaMA-Factory's API
+    greedy = SamplingDefaults(temperature=0.0, top_p=1.0)
+    assert prepare(unset, defaults=greedy).sampling(10, 100).temperature == 0.0
+    assert (prepare(chosen, defaults=greedy).temperature, prepare(chosen, defaults=greedy).top_p) == (1.0, 1.0)
 
 
 def test_strict_flag_reaches_the_request():

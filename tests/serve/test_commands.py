@@ -53,3 +53,21 @@ def test_vllm_command_carries_template_parser_and_adapters(monkeypatch):
     assert "--chat-template /tmp/t.jinja" in joined and "--tool-call-parser hermes" in joined
     assert "--enable-auto-tool-choice" in joined and "--api-key k" in joined and "--port 8001" in joined
     assert argv[argv.index("--lora-modules") + 1:] == ["agent=saves/agent", "b=saves/b"]
+
+
+def test_unset_sampling_is_the_configs_then_the_models_then_llamafactorys(monkeypatch):
+    from tooltune.serve.commands import sampling_defaults
+
+    monkeypatch.delenv("API_PORT", raising=False)
+    plain, model_says = _cfg(["--model", "m"]), {"temperature": 0.6, "top_p": 0.9}
+    assert (sampling_defaults(plain, {}).temperature, sampling_defaults(plain, {}).top_p) == (0.95, 0.7)
+    assert sampling_defaults(plain, model_says).temperature == 0.6
+    chosen = sampling_defaults(_cfg(["--model", "m", "temperature=0.3", "--top_p", "1"]), model_says)
+    assert (chosen.temperature, chosen.top_p) == (0.3, 1.0)
+    greedy = sampling_defaults(_cfg(["--model", "m", "do_sample=false", "temperature=0.3"]), model_says)
+    assert greedy.temperature == 0.0
+    with pytest.raises(UserError, match="temperature 5"):
+        sampling_defaults(_cfg(["--model", "m", "temperature=5"]), {})
+    argv = vllm_argv(_cfg(["--model", "m", "--do_sample", "false"]), "/m", "/t.jinja", "hermes")
+    assert argv[argv.index("--override-generation-config") + 1] == '{"temperature": 0.0}'
+    assert "--override-generation-config" not in vllm_argv(plain, "/m", "/t.jinja", "hermes")

@@ -31,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tooltune.errors import UserError
-from tooltune.serve.protocol import ChatCompletionRequest, Prepared, RequestError, prepare
+from tooltune.serve.protocol import ChatCompletionRequest, Prepared, RequestError, SamplingDefaults, prepare
 from tooltune.serve.types import EngineFull, Output
 from tooltune.templates.parsers import StreamingParser, ToolParser, assemble, get_parser
 from tooltune.templates.render import render_prompt
@@ -231,8 +231,8 @@ class _Job:
 # --------------------------------------------------------------------- app
 
 def create_app(served, api_key: str | None = None, limits: Limits | None = None,
-               strict_tools: bool = False) -> FastAPI:
-    limits = limits or Limits()
+               strict_tools: bool = False, sampling: SamplingDefaults | None = None) -> FastAPI:
+    limits, sampling = limits or Limits(), sampling or SamplingDefaults()
     started = int(time.time())
     fingerprint = "fp_" + hashlib.sha256(f"{served.base_name}:{served.template.name}".encode()).hexdigest()[:10]
     token_lock = threading.Lock()
@@ -336,7 +336,7 @@ def create_app(served, api_key: str | None = None, limits: Limits | None = None,
         400: {"description": "invalid request"}, 401: {"description": "missing or wrong API key"},
         413: {"description": "request body too large"}, 429: {"description": "queue full; see Retry-After"}})
     async def chat_completions(body: ChatCompletionRequest, request: Request):
-        prep = prepare(body, limits.max_messages)
+        prep = prepare(body, limits.max_messages, sampling)
         job = await run_in_threadpool(build, prep)
         model = prep.model if prep.model in served.names else served.base_name
         adapter = served.adapter_for(prep.model)

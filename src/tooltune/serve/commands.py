@@ -42,6 +42,11 @@ class ApiConfig:
     # auto: an fp32 model on a CPU keeps its weights in fp16 and computes in fp32 (a C++ kernel,
     # built once; decode steps 1.2-1.7x faster, products independent of batching); fp32: as loaded
     cpu_weights: str = "auto"
+    # sampling for a request that sets no temperature / top_p (LLaMA-Factory's generation keys):
+    # these, else the model's generation_config.json, else LLaMA-Factory's 0.95 / 0.7; do_sample false: greedy
+    do_sample: bool | None = None
+    temperature: float | None = None
+    top_p: float | None = None
     max_body_mb: float = 8.0
     max_messages: int = 1024
     finetuning_type: str = "lora"               # accepted for LLaMA-Factory configs; unused
@@ -127,15 +132,35 @@ def cmd_api(args) -> int:
         engine_threads=threads)
     limits = Limits(max_body_bytes=int(cfg.max_body_mb * 1024 * 1024), max_messages=cfg.max_messages)
     strict = cfg.strict_tools is not False and _can_hold_calls(served, required=cfg.strict_tools is True)
-    app = create_app(served, api_key=cfg.api_key, limits=limits, strict_tools=strict)
+    sampling = sampling_defaults(cfg, served.generation_defaults)
+    app = create_app(served, api_key=cfg.api_key, limits=limits, strict_tools=strict, sampling=sampling)
     served.engine.start()
+    said = "greedy" if sampling.temperature == 0 else f"temperature {sampling.temperature:g}, top_p {sampling.top_p:g}"
     print(f"tooltune api: serving {', '.join(served.names)} (template {served.template.name}"
-          f"{', strict tools' if strict else ''}) on http://{cfg.host}:{cfg.port}/v1", flush=True)
+          f"{', strict tools' if strict else ''}; unset sampling: {said}) on http://{cfg.host}:{cfg.port}/v1",
+          flush=True)
     try:
         uvicorn.run(app, host=cfg.host, port=int(cfg.port), log_level="warning")
     finally:
         served.engine.shutdown()
     return 0
+
+
+def sampling_defaults(cfg: ApiConfig, model_defaults: dict[str, float]):
+    """The server's sampling for requests that set none: the config's, else the model's
+    generation_config.json's, else LLaMA-Factory's (see SamplingDefaults)."""
+    from tooltune.serve.protocol import SamplingDefaults
+
+    if cfg.do_sample is False:
+        return SamplingDefaults(temperature=0.0, top_p=1.0)
+    base = SamplingDefaults()
+    temperature = next(v for v in (cfg.temperature, model_defaults.get("temperature"), base.temperature)
+                       if v is not None)
+    top_p = next(v for v in (cfg.top_p, model_defaults.get("top_p"), base.top_p) if v is not None)
+    try:
+        return SamplingDefaults(temperature=float(temperature), top_p=float(top_p))
+    except ValueError as e:
+        raise UserError(f"tooltune api: {e}") from None
 
 
 def _can_hold_calls(served, required: bool) -> bool:

@@ -124,6 +124,21 @@ class ChatCompletionRequest(_Model):
 
 # ------------------------------------------------------------ prepared
 
+@dataclass(frozen=True)
+class SamplingDefaults:
+    """What a request that sets no temperature or top_p gets. LLaMA-Factory's API serves 0.95 and
+    0.7, and the reference article's client sets neither; OpenAI's 1.0 and 1.0 would sample a
+    small tuned agent's long tail, its call-or-not choice included (P(call) 0.9 missed 1 in 10)."""
+    temperature: float = 0.95
+    top_p: float = 0.7
+
+    def __post_init__(self):
+        if not 0 <= self.temperature <= 2:
+            raise ValueError(f"temperature {self.temperature}: use 0 (greedy) to 2")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p {self.top_p}: use a value in (0, 1]")
+
+
 @dataclass
 class Prepared:
     """A checked request in the server's terms; `sampling()` completes it once tokenized."""
@@ -172,8 +187,10 @@ class Prepared:
                               seed=seed, stop=self.stop)
 
 
-def prepare(req: ChatCompletionRequest, max_messages: int = 1024) -> Prepared:
-    """Check `req` and convert it; raises RequestError naming the field at fault."""
+def prepare(req: ChatCompletionRequest, max_messages: int = 1024,
+            defaults: SamplingDefaults = SamplingDefaults()) -> Prepared:
+    """Check `req` and convert it; raises RequestError naming the field at fault. A temperature
+    or top_p the request leaves out is the server's (`defaults`)."""
     if not req.messages:
         raise RequestError("messages must hold at least one message", "messages", "empty_array")
     if len(req.messages) > max_messages:
@@ -200,8 +217,8 @@ def prepare(req: ChatCompletionRequest, max_messages: int = 1024) -> Prepared:
         parallel_tool_calls=req.parallel_tool_calls is not False,
         response_format=_response_format(req.response_format), n=req.n or 1, stream=bool(req.stream),
         include_usage=bool(req.stream and req.stream_options and req.stream_options.include_usage),
-        temperature=1.0 if req.temperature is None else req.temperature,
-        top_p=1.0 if req.top_p is None else req.top_p,
+        temperature=defaults.temperature if req.temperature is None else req.temperature,
+        top_p=defaults.top_p if req.top_p is None else req.top_p,
         max_tokens=max_tokens, max_tokens_param=param, stop=stop, seed=req.seed,
         strict_tools=any(t.function.strict for t in req.tools or []))
 

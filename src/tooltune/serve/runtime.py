@@ -20,6 +20,8 @@ class ServedModel:
     template: Template
     base_name: str                                        # the name /v1/models lists first
     adapters: dict[str, str] = field(default_factory=dict)  # served name -> adapter inside the model
+    # temperature / top_p the model's generation_config.json sets (those it leaves at HF's defaults are not here)
+    generation_defaults: dict[str, float] = field(default_factory=dict)
     _compiler: Any = None
 
     @property
@@ -88,7 +90,9 @@ def load_served_model(model: str | os.PathLike, *, adapter: str | None = None, l
                     prefix_cache_tokens=prefix_cache_tokens, multi_adapter=bool(names),
                     speculative=speculative, chunk_tokens=prefill_chunk_tokens, threads=engine_threads)
     base = served_name or (adapter_path.name if adapter_path else Path(str(model)).name)
-    return ServedModel(engine, tokenizer, template_obj, base, names)
+    gen = net.generation_config.to_diff_dict() if getattr(net, "generation_config", None) is not None else {}
+    sampling = {k: float(gen[k]) for k in ("temperature", "top_p") if isinstance(gen.get(k), (int, float))}
+    return ServedModel(engine, tokenizer, template_obj, base, names, generation_defaults=sampling)
 
 
 def use_half_weights(net, cpu_weights: str) -> bool:

@@ -6,6 +6,7 @@ with exactly the prompt layout it was trained on; adapters become vLLM LoRA modu
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sys
 import tempfile
@@ -31,6 +32,10 @@ def vllm_argv(cfg, model_path: str, template_file: str, parser: str) -> list[str
         argv += ["--api-key", cfg.api_key]
     if cfg.dtype != "auto":
         argv += ["--dtype", {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}[cfg.dtype]]
+    sampling = {"temperature": 0.0} if cfg.do_sample is False else {
+        k: v for k, v in (("temperature", cfg.temperature), ("top_p", cfg.top_p)) if v is not None}
+    if sampling:  # vLLM's default for a request that sets none; else the model's generation_config
+        argv += ["--override-generation-config", json.dumps(sampling)]
     modules = [f"{Path(cfg.adapter_name_or_path).name}={cfg.adapter_name_or_path}"] if cfg.adapter_name_or_path else []
     modules += list(cfg.lora)
     if modules:

@@ -70,14 +70,22 @@ def surface(spec: ParamSpec, value: Any, rng: Random, lang: str) -> str:
     return text + unit if lang == "zh" else f"{text} {unit}"
 
 
+def _spoken_label(label: str, rng: Random, lang: str) -> str:
+    """People shorten a four-character Chinese compound to its head noun (课程成绩 -> 成绩)."""
+    if lang == "zh" and len(label) == 4 and all("\u4e00" <= ch <= "\u9fff" for ch in label) and rng.random() < 0.3:
+        return label[2:]
+    return label
+
+
 def _mention(spec: ParamSpec, said: str, style: str, rng: Random, lang: str, first: bool) -> str:
-    label = spec.label[lang]
+    label = _spoken_label(spec.label[lang], rng, lang)
     if lang == "zh":
         return rng.choice((f"{label}为{said}", f"{label}是{said}", f"{label}{said}"))
     if spec.value_kind.schema.get("type") == "boolean":
         return f"{label}: {said}"
     if style == "is":
-        return f"{rng.choice(('the ', '', 'my '))}{label} is {said}"
+        verb = "are" if spec.value_kind.schema.get("type") == "array" and label.endswith("s") else "is"
+        return f"{rng.choice(('the ', '', 'my '))}{label} {verb} {said}"
     if style == "colon":
         return f"{label}: {said}"
     if isinstance(spec.kind, str) and spec.kind in PREPOSITIONS and label.split()[-1] in ("city", "location", "place", "date", "time"):
@@ -95,14 +103,26 @@ def _join(parts: Sequence[str], rng: Random, lang: str) -> str:
     return ", ".join(parts[:-1]) + rng.choice((" and ", ", and ")) + parts[-1]
 
 
-def request(family: Family, said: dict[str, str], rng: Random, lang: str) -> str:
-    """The user's words asking for `family`'s job with `said` (spec name -> value as written)."""
+# How often a request only states its values ("我的成绩是 A, B，学时是 3, 4"): the job is left to
+# be read off the offered tool, as the reference article's own question does.
+IMPLICIT_RATE = 0.15
+
+
+def request(family: Family, said: dict[str, str], rng: Random, lang: str, implicit: bool = True) -> str:
+    """The user's words asking for `family`'s job with `said` (spec name -> value as written).
+    `implicit` lets a request of two or more values leave the job unsaid; a request no offered
+    tool serves passes False, since there the unsaid job would be a guess."""
     vp = family.does[lang]
     opening, end = rng.choice(INTROS[lang])
     intro = opening.format(vp=vp, Vp=_cap(vp))
     specs = {p.name: p for p in family.params}
     if not said:
         return intro + end
+    if implicit and len(said) >= 2 and rng.random() < IMPLICIT_RATE:
+        ms = [_mention(specs[k], v, "is", rng, lang, False) for k, v in said.items()]
+        if lang == "zh":
+            return "我的" + "，".join(ms) + "。"
+        return _cap(_join(ms, rng, lang)) + "."
     if lang == "zh":
         ms = [_mention(specs[k], v, "", rng, lang, False) for k, v in said.items()]
         if rng.random() < 0.3:

@@ -43,6 +43,11 @@ GENERAL_MIX = {"simple": 0.16, "multiple": 0.16, "parallel": 0.14, "parallel_mul
                "irrelevance": 0.22, "missing": 0.12, "multi_turn": 0.08}
 HOLDOUT = 0.12
 OPTIONAL_RATE = 0.35   # how often a question gives an optional parameter's value
+# How often a tool's plain value comes back as a JSON object named for it ({"gpa": 3.42}), as web
+# APIs and the reference article's client return results: the model learns to read both.
+WRAP_RATE = 0.4
+_VERBS = ("get", "calculate", "calc", "compute", "find", "convert", "check", "count", "estimate",
+          "generate", "search", "lookup", "fetch", "solve", "predict", "analyze", "measure")
 
 
 # Families that do the same job under other names: never a distractor or a "no tool fits" for
@@ -184,7 +189,7 @@ class _Row:
             fn = c.variant.family.function
             if fn is not None:
                 try:
-                    content = format_result(fn(**c.values))
+                    content = format_result(self._shaped(c.variant.family.name, fn(**c.values)))
                 except Exception as e:  # a tool error is a result the model must read, not a failed run
                     content = json.dumps({"error": f"{type(e).__name__}: {e}"}, ensure_ascii=False)
                 results.append({"role": "tool", "tool_call_id": cid, "name": c.variant.name, "content": content})
@@ -193,6 +198,18 @@ class _Row:
             self.messages.extend(results)
             return [r["content"] for r in results]
         return None
+
+    def _shaped(self, name: str, value: Any) -> Any:
+        """A plain value, or now and then the same value as {"<what it is>": value}."""
+        if isinstance(value, str):  # a user's function runs through call_tool, which returns text
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)) or self.rng.random() >= WRAP_RATE:
+            return value
+        verb, _, rest = name.partition("_")
+        return {rest if verb in _VERBS and rest else "result": value}
 
     def answer(self, calls: Sequence[_Call], results: list[str]) -> None:
         """The reply after the results: their values said in words (a JSON object's fields)."""
@@ -207,14 +224,16 @@ class _Row:
                 parts.append(f"调用失败：{value['error']}" if self.lang == "zh" else
                              f"I tried to {does}, but the tool reported an error: {value['error']}")
                 continue
-            if isinstance(value, dict) and value and all(not isinstance(v, (dict, list)) for v in value.values()):
+            fields_said = isinstance(value, dict) and value and all(not isinstance(v, (dict, list)) for v in value.values())
+            if fields_said:
                 fields = [(k.replace("_", " "), v) for k, v in list(value.items())[:4]]
                 shown = ("，".join(f"{k}为{v}" for k, v in fields) if self.lang == "zh"
                          else ", ".join(f"the {k} is {v}" for k, v in fields))
             else:
                 shown = r if len(r) <= 160 else r[:157] + "..."
             if self.lang == "zh":
-                parts.append(self.rng.choice(("结果：{r}。", "{vp}的结果：{r}。", "查询结果为{r}。")).format(r=shown, vp=does))
+                said = ("{r}。", "好的，{r}。", "查好了：{r}。") if fields_said else ("结果：{r}。", "{vp}的结果：{r}。", "查询结果为{r}。")
+                parts.append(self.rng.choice(said).format(r=shown, vp=does))
             else:
                 parts.append(self.rng.choice(("{R}.", "Here is the result: {r}.", "Done: {r}.",
                                               "I got this: {r}.")).format(r=shown, R=shown[:1].upper() + shown[1:]))
@@ -310,7 +329,7 @@ class _Row:
             self.say("assistant", answer)
             return
         probe = self.sample(self.pool.variant(wanted, self.rng))
-        self.say("user", A.request(wanted, probe.said, self.rng, self.lang))
+        self.say("user", A.request(wanted, probe.said, self.rng, self.lang, implicit=False))
         self.say("assistant", A.cannot(wanted, offered, self.rng, self.lang))
 
     def missing(self) -> None:
@@ -449,7 +468,7 @@ def _irrelevant_for_user(pool: _Pool, outside: _Pool, lang: str, seed: int, inde
         row.say("assistant", answer)
     else:
         probe = row.sample(outside.variant(wanted, rng))
-        row.say("user", A.request(wanted, probe.said, rng, lang))
+        row.say("user", A.request(wanted, probe.said, rng, lang, implicit=False))
         row.say("assistant", A.cannot(wanted, offered, rng, lang))
     if rng.random() < system_rate:
         row.messages.insert(0, {"role": "system", "content": rng.choice(P.SYSTEM_PROMPTS[lang])})

@@ -203,18 +203,36 @@ def _label(key: str, description: str) -> str:
     return key.replace("_", " ")
 
 
+def _is_chinese(text: str) -> bool:
+    return bool(re.search(r"[\u4e00-\u9fff]", text))
+
+
+def _zh_phrase(description: str) -> str:
+    """A Chinese description's first clause ("根据课程成绩和学时计算 GPA", "课程成绩")."""
+    return re.split(r"[。；;，,（(]|\s*(?:e\.g\.|例如|比如)", description.strip(), maxsplit=1)[0].strip()
+
+
 def family_from_tool(tool: dict, function: Callable | None) -> Family:
-    """The user's tool as a family: their schema kept exactly, values fitted to each parameter."""
+    """The user's tool as a family: their schema kept exactly, values fitted to each parameter.
+    Each language's words come from the descriptions written in it: a Chinese docstring gives the
+    zh requests their verb and labels, and English ones fall back to the names."""
     fn = tool["function"]
-    name = fn["name"]
+    name, description = fn["name"], fn.get("description") or ""
     props: dict[str, dict] = (fn.get("parameters") or {}).get("properties") or {}
     required = set((fn.get("parameters") or {}).get("required") or [])
     params = []
     for key, schema in props.items():
-        label = _label(key, schema.get("description") or "")
-        params.append(ParamSpec(key, infer_kind(key, schema), {"en": label, "zh": label}, None, key in required))
-    does_en = _verb_phrase(fn.get("description") or "", name)
-    return Family(f"user.{name}", "user", name, {"en": does_en, "zh": f"调用{name}"}, tuple(params),
+        desc = schema.get("description") or ""
+        if _is_chinese(desc):
+            label = {"en": key.replace("_", " "), "zh": _zh_phrase(desc) or key}
+        else:
+            label = {"en": _label(key, desc), "zh": _label(key, desc)}
+        params.append(ParamSpec(key, infer_kind(key, schema), label, None, key in required))
+    if _is_chinese(description):
+        does = {"en": "use " + name, "zh": _zh_phrase(description) or f"调用{name}"}
+    else:
+        does = {"en": _verb_phrase(description, name), "zh": f"调用{name}"}
+    return Family(f"user.{name}", "user", name, does, tuple(params),
                   function=function, schema={"type": "function", "function": fn})
 
 
