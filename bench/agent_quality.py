@@ -72,7 +72,7 @@ def train(args) -> tuple[Path, float, float]:
     if args.template:
         overrides.append(f"template={args.template}")
     started = time.time()
-    sh("train", "examples/general_agent.yaml", *overrides)
+    sh("train", "examples/general_agent.yaml", *overrides, *args.overrides)
     return out, data_seconds, time.time() - started
 
 
@@ -206,6 +206,8 @@ def main() -> int:
     ap.add_argument("--external-samples", type=int, default=40)
     ap.add_argument("--skip", default="", help="comma list of: unseen,external,gpa,chat")
     ap.add_argument("--gpa-repeats", type=int, default=8, help="client runs at the server's default sampling")
+    ap.add_argument("overrides", nargs="*", help="key=value for the recipe's training (e.g. eval_dataset=none "
+                                                 "eval_toolcall=false: this script scores the adapter itself)")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     print(f"cpu: {cpu()}", flush=True)

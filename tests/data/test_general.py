@@ -216,3 +216,38 @@ def test_cli_writes_a_file_llamafactory_reads(tmp_path, capsys):
     assert len(rows) == 60 and all(set(r) == {"conversations", "tools", "system"} for r in rows)
     loaded = load_conversations(str(out), strict=True).train
     assert len(loaded) == 60 and sum(bool(_calls(c)) for c in loaded) > 30
+
+
+GPA_TOOL = '''
+def calculate_gpa(grades: list[str], hours: list[int]) -> float:
+    """根据课程成绩和学时计算 GPA
+
+    Args:
+        grades: 课程成绩, e.g. A, B, C
+        hours: 课程学时
+    """
+    score = {"A": 4, "B": 3, "C": 2}
+    return sum(score[g] * h for g, h in zip(grades, hours)) / sum(hours)
+'''
+
+
+def test_a_chinese_docstring_gives_each_language_its_words(tmp_path):
+    """The reference article's tool: zh requests take the docstring's verb and labels (and say
+    them short, 成绩 for 课程成绩, or only state the values, as the article's question does), en
+    requests keep Chinese out, and results come back both plain and as {"gpa": ...}."""
+    path = tmp_path / "gpa_tools.py"
+    path.write_text(GPA_TOOL)
+    tools, functions = load_tools(path)
+    rows = synthesize_general(200, seed=0, langs=("zh", "zh", "zh", "en"), families=families_from_tools(tools, functions))
+    asks = {"zh": [], "en": []}
+    for r in rows:
+        if _calls(r):
+            asks[r.meta["lang"]].append(next(m["content"] for m in r.messages if m["role"] == "user"))
+    assert any("根据课程成绩和学时计算 GPA" in a for a in asks["zh"])
+    assert not any("调用calculate_gpa" in a for a in asks["zh"])
+    assert any(a.startswith("我的") and "计算" not in a for a in asks["zh"])        # values stated, the job unsaid
+    assert any(re.search(r"(?<!课程)成绩", a) for a in asks["zh"])                   # 课程成绩 said short
+    assert asks["en"] and not any(re.search(r"[\u4e00-\u9fff]", a) for a in asks["en"])
+    results = [m["content"] for r in rows for m in r.messages if m["role"] == "tool"]
+    shaped = [json.loads(x) for x in results]
+    assert any(isinstance(x, dict) and set(x) == {"gpa"} for x in shaped) and any(isinstance(x, float) for x in shaped)
