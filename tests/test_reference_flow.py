@@ -19,19 +19,7 @@ import pytest
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 ROOT = Path(__file__).resolve().parents[1]
-TOOL = '''
-def calculate_gpa(grades: list[str], hours: list[int]) -> float:
-    """根据课程成绩和学时计算 GPA
-
-    Args:
-        grades: 课程成绩, e.g. A, B, C
-        hours: 课程学时
-    """
-    grade_to_score = {"A": 4, "B": 3, "C": 2}
-    if len(grades) != len(hours) or not grades:
-        raise ValueError("grades and hours must be lists of the same length")
-    return sum(grade_to_score[g] * h for g, h in zip(grades, hours)) / sum(hours)
-'''
+TOOL = ROOT / "examples" / "gpa_tools.py"   # calculate_gpa as the user writes it
 
 
 def gpa_client():
@@ -47,8 +35,7 @@ def gpa_agent(smollm2_path, tmp_path_factory) -> Path:
     from tooltune.train.sft import run_train
 
     work = tmp_path_factory.mktemp("gpa")
-    (work / "gpa_tools.py").write_text(TOOL, encoding="utf-8")
-    subprocess.run([sys.executable, "-m", "tooltune.cli", "data", "synth", "--tools", str(work / "gpa_tools.py"),
+    subprocess.run([sys.executable, "-m", "tooltune.cli", "data", "synth", "--tools", str(TOOL),
                     "-o", str(work / "gpa.json"), "-n", "200", "--langs", "zh,zh,zh,en"], check=True)
     run_train(TrainConfig(model_name_or_path=str(smollm2_path), template="chatml", dataset=str(work / "gpa.json"),
                           cutoff_len=384, packing=True, per_device_train_batch_size=4, learning_rate=2e-3,

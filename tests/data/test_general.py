@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -218,26 +219,14 @@ def test_cli_writes_a_file_llamafactory_reads(tmp_path, capsys):
     assert len(loaded) == 60 and sum(bool(_calls(c)) for c in loaded) > 30
 
 
-GPA_TOOL = '''
-def calculate_gpa(grades: list[str], hours: list[int]) -> float:
-    """根据课程成绩和学时计算 GPA
-
-    Args:
-        grades: 课程成绩, e.g. A, B, C
-        hours: 课程学时
-    """
-    score = {"A": 4, "B": 3, "C": 2}
-    return sum(score[g] * h for g, h in zip(grades, hours)) / sum(hours)
-'''
+GPA_TOOL = Path(__file__).resolve().parents[2] / "examples" / "gpa_tools.py"  # the article's tool
 
 
-def test_a_chinese_docstring_gives_each_language_its_words(tmp_path):
+def test_a_chinese_docstring_gives_each_language_its_words():
     """The reference article's tool: zh requests take the docstring's verb and labels (and say
     them short, 成绩 for 课程成绩, or only state the values, as the article's question does), en
     requests keep Chinese out, and results come back both plain and as {"gpa": ...}."""
-    path = tmp_path / "gpa_tools.py"
-    path.write_text(GPA_TOOL)
-    tools, functions = load_tools(path)
+    tools, functions = load_tools(GPA_TOOL)
     rows = synthesize_general(200, seed=0, langs=("zh", "zh", "zh", "en"), families=families_from_tools(tools, functions))
     asks = {"zh": [], "en": []}
     for r in rows:
