@@ -141,7 +141,7 @@ def still_chats(model: str, adapter: str | None, n: int = 24) -> dict:
     import torch
 
     from tooltune.data.loader import load_conversations
-    from tooltune.data.types import Conversation
+    from tooltune.conversation import Conversation
     from tooltune.evaluate.own_replies import own_replies
     from tooltune.model.loader import load_merged, template_name_for
     from tooltune.templates import get_template

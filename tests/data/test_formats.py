@@ -9,7 +9,7 @@ import pytest
 from tooltune.data.formats import (
     convert_row, detect_format, from_alpaca, from_openai, from_sharegpt, parse_tools,
 )
-from tooltune.data.types import DataError
+from tooltune.conversation import DataError
 
 SHARED = Path(__file__).parents[2].parent / "shared" / "data"
 GLAIVE = {"messages": "conversations", "tools": "tools"}

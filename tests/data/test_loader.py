@@ -12,7 +12,7 @@ import pytest
 from tooltune.data import loader
 from tooltune.data.loader import load_conversations, read_rows, resolve_dataset
 from tooltune.data.registry import get_dataset_attr
-from tooltune.data.types import DataError
+from tooltune.conversation import DataError
 
 SHARED = Path(__file__).parents[2].parent / "shared" / "data"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared data {SHARED} is not present")

@@ -9,7 +9,7 @@ import pytest
 from tooltune.data.registry import (
     DatasetAttr, builtin_entries, get_dataset_attr, load_dataset_info, parse_entry,
 )
-from tooltune.data.types import DataError
+from tooltune.conversation import DataError
 
 
 def write_info(folder: Path, info: object) -> Path:

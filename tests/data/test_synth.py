@@ -8,11 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tooltune.data.formats import from_openai
 from tooltune.agent.functions import call_tool, function_to_tool, load_tools
 from tooltune.data.synth import (KINDS, TOOLS, example_tools, parse_mix, synthesize,
                                  synthesize_to_file, to_sharegpt)
 from tooltune.data.synth.scenarios import BY_TOOL
-from tooltune.data.types import Conversation, validate_conversation
+from tooltune.conversation import Conversation, validate_conversation
 from tooltune.errors import UserError
 
 FUNCTIONS = example_tools()[1]
@@ -298,6 +299,6 @@ def test_openai_jsonl_file(tmp_path):
             for c, oc in zip(m.get("tool_calls") or [], orig.get("tool_calls") or []):
                 assert isinstance(c["function"]["arguments"], str)  # OpenAI's wire format
                 assert json.loads(c["function"]["arguments"]) == oc["function"]["arguments"]
-        validate_conversation(Conversation(row["messages"], row["tools"]))
+        from_openai(row)  # the file loads back through the data path
     with pytest.raises(UserError, match=r"\.json"):
         synthesize_to_file(tmp_path / "demo.csv", n=1)

@@ -1,5 +1,5 @@
 """AST matching of tool calls, as function-calling benchmarks score them, and case categories."""
-from tooltune.data.types import Conversation, tool_call
+from tooltune.conversation import Conversation, tool_call
 from tooltune.evaluate.ast_match import call_matches, calls_match, category
 from tooltune.evaluate.toolcall import Case, cases_from, format_table, score
 

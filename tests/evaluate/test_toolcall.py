@@ -1,5 +1,5 @@
 """Tool-call accuracy: cases come from every assistant turn, scores count what they claim to."""
-from tooltune.data.types import Conversation, tool_call
+from tooltune.conversation import Conversation, tool_call
 from tooltune.evaluate.toolcall import Case, cases_from, cut_at_stop, evaluate_toolcalls, reply_budget, score
 from tooltune.templates import get_template
 from tooltune.templates.render import render, render_prompt

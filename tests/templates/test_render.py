@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tooltune.data.types import Conversation, tool_call
+from tooltune.conversation import Conversation, tool_call
 from tooltune.templates import TEMPLATES, get_template
 from tooltune.templates.parsers import get_parser
 from tooltune.templates.render import encode, render, trained_char_spans

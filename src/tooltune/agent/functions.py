@@ -25,7 +25,7 @@ import typing
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping, Sequence, Union, get_args, get_origin
 
-from tooltune.data.types import DataError, Tool, normalize_tool, parse_arguments
+from tooltune.conversation import DataError, Tool, normalize_tool, parse_arguments
 from tooltune.errors import UserError
 
 __all__ = ["ToolError", "function_to_tool", "load_tools", "call_tool", "format_result",

@@ -13,8 +13,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from tooltune.data.types import (
-    Conversation, DataError, Message, Tool, normalize_tool, parse_arguments, tool_call,
+from tooltune.conversation import (
+    Conversation, DataError, Message, Tool, check_text, join_text_parts, normalize_tool,
+    parse_arguments, tool_call,
     validate_conversation,
 )
 
@@ -46,9 +47,10 @@ def _text(value: Any, where: str, what: str) -> str:
                 kind = p.get("type") if isinstance(p, dict) else type(p).__name__
                 raise DataError(f"only text content is supported, got a {kind!r} part", field=where)
             parts.append(p["text"])
-        return "".join(parts)
+        value = join_text_parts(parts)
     if not isinstance(value, str):
         raise DataError(f"{what} must be a string, got {type(value).__name__}", field=where)
+    check_text(value, where)
     return value
 
 

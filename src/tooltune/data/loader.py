@@ -27,7 +27,7 @@ from tooltune.data.registry import (
     DatasetAttr, default_columns, default_tags, get_dataset_attr, load_dataset_info,
     use_modelscope,
 )
-from tooltune.data.types import Conversation, DataError
+from tooltune.conversation import Conversation, DataError
 
 DATA_EXTS = (".json", ".jsonl", ".csv", ".parquet", ".arrow")
 MAX_EXAMPLES = 10  # skipped rows kept per dataset for display; all are counted

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from tooltune.data.formats import (
     ALPACA_COLUMNS, FORMATTINGS, OPENAI_COLUMNS, OPENAI_TAGS, SHAREGPT_COLUMNS, SHAREGPT_TAGS,
 )
-from tooltune.data.types import DataError
+from tooltune.conversation import DataError
 
 logger = logging.getLogger(__name__)
 

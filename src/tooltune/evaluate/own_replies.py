@@ -81,7 +81,7 @@ def generate_to_file(cfg: GenerateConfig) -> tuple[int, int, Path]:
     """(replies kept, prompts, the file written)."""
     from tooltune.data.loader import load_conversations
     from tooltune.data.synth import write_conversations
-    from tooltune.data.types import Conversation
+    from tooltune.conversation import Conversation
     from tooltune.model.loader import load_merged, template_name_for
     from tooltune.templates import get_template
 

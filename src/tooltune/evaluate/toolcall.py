@@ -11,7 +11,7 @@ import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
-from tooltune.data.types import Conversation, tool_call
+from tooltune.conversation import Conversation, tool_call
 from tooltune.evaluate.ast_match import CATEGORIES, calls_match, category
 from tooltune.templates import Template
 from tooltune.templates.parsers import get_parser

@@ -1,7 +1,7 @@
 """POST /v1/chat/completions, the request side: pydantic models (they also make /openapi.json),
 then the checks and the conversion into what the server works with.
 
-Messages come out in our internal OpenAI shape (tooltune.data.types): one leading system message
+Messages come out in our internal OpenAI shape (tooltune.conversation): one leading system message
 (later system/developer messages are merged into it: every template takes one leading system),
 assistant turns with text and/or tool calls whose arguments are dicts, tool results naming their
 call. The legacy `function` role is read the way LLaMA-Factory's client means it (an assistant
@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tooltune.data.types import normalize_tool
+from tooltune.conversation import DataError, check_text, join_text_parts, normalize_tool, parse_arguments
 from tooltune.serve.types import SamplingParams
 
 MAX_N = 8
@@ -335,31 +335,32 @@ def _response_format(rf: ResponseFormat | None) -> dict | None:
 # ------------------------------------------------------------- messages
 
 def _text(content: str | list[ContentPart] | None, where: str) -> str | None:
-    if content is None or isinstance(content, str):
-        return content
-    texts = []
-    for j, part in enumerate(content):
-        if part.type != "text":
-            raise RequestError(f"content parts of type {part.type!r} are not supported: only text",
-                               f"{where}.content[{j}].type")
-        if part.text is None:
-            raise RequestError("a text content part needs `text`", f"{where}.content[{j}].text")
-        texts.append(part.text)
-    return "\n".join(texts)
+    if content is None:
+        return None
+    if isinstance(content, str):
+        text = content
+    else:
+        texts = []
+        for j, part in enumerate(content):
+            if part.type != "text":
+                raise RequestError(f"content parts of type {part.type!r} are not supported: only text",
+                                   f"{where}.content[{j}].type")
+            if part.text is None:
+                raise RequestError("a text content part needs `text`", f"{where}.content[{j}].text")
+            texts.append(part.text)
+        text = join_text_parts(texts)
+    try:
+        check_text(text, f"{where}.content")
+    except DataError as e:
+        raise RequestError(e.reason, e.field) from None
+    return text
 
 
 def _arguments(args: Any, where: str) -> dict:
-    if isinstance(args, dict):
-        return args
-    if args is None or (isinstance(args, str) and not args.strip()):
-        return {}
     try:
-        value = json.loads(args)
-    except (TypeError, ValueError):
-        raise RequestError("tool-call arguments must be a JSON object (as a string)", where) from None
-    if not isinstance(value, dict):
-        raise RequestError("tool-call arguments must be a JSON object", where)
-    return value
+        return parse_arguments(args, where)
+    except DataError as e:
+        raise RequestError(f"{e.reason}: send them as a JSON object, in a string", e.field) from None
 
 
 def _legacy_calls(text: str | None) -> list[dict] | None:

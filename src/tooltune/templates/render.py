@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from tooltune.data.types import Conversation, Message, Tool
+from tooltune.conversation import Conversation, Message, Tool
 from tooltune.templates.registry import Template
 
 LossOn = Literal["all", "last", "tool_calls"]

@@ -105,6 +105,11 @@ finance | get_crypto_price | get the current price of a cryptocurrency | 查询�
 finance | calculate_roi | calculate the return on an investment | 计算投资回报率 | initial_investment:principal:initial investment|初始投资:dollars|元, final_value:principal:final value|最终价值:dollars|元
 finance | calculate_retirement_savings | project retirement savings | 估算退休储蓄 | monthly_contribution:amount:monthly contribution|每月存入:dollars|元, years:int_medium:years until retirement|距退休年数:years|年, annual_return?:rate_percent:expected annual return|预期年回报率:%|%
 education | calculate_gpa | calculate a GPA from grades and credit hours | 根据成绩和学分计算GPA | grades:grade_list:grades|成绩, hours:credit_list:credit hours|学时
+education | grade_answers | grade multiple-choice answers against the answer key | 对照标准答案批改选择题 | answers:answer_list:answers|答案, key:answer_list:answer key|标准答案
+shopping | check_size_stock | check which sizes of a product are in stock | 查询一件商品哪些尺码有货 | product:product:product|商品, sizes:size_list:sizes|尺码
+shopping | calculate_order_total | total an order from unit prices and quantities | 根据单价和数量计算订单总额 | prices:price_list:unit prices|单价, quantities:quantity_list:quantities|数量
+finance | get_stock_quotes | get the latest quotes for several stocks | 查询几只股票的最新报价 | tickers:ticker_list:ticker symbols|股票代码
+entertainment | book_cinema_seats | book seats for a movie | 预订电影座位 | movie:movie:movie|电影, seats:seat_list:seats|座位
 education | calculate_average_score | calculate the average of exam scores | 计算考试成绩的平均分 | scores:score_list:scores|分数
 education | search_courses | search for online courses | 搜索在线课程 | topic:keyword:topic|主题, level?:priority:level|难度, max_results?:limit:maximum number of results|最多结果数
 education | get_word_definition | look up the definition of a word | 查询一个单词的释义 | word:keyword:word|单词, language?:language:language|语言

@@ -31,7 +31,7 @@ from tooltune.data.synth import asking as A
 from tooltune.data.synth import phrases as P
 from tooltune.data.synth.catalog import FAMILIES, Family, ParamSpec
 from tooltune.data.synth.variants import VARIANTS_PER_FAMILY, ToolVariant, make_variant
-from tooltune.data.types import Conversation, Message, seeded_call_id, tool_call
+from tooltune.conversation import Conversation, Message, seeded_call_id, tool_call
 from tooltune.errors import UserError
 
 GENERAL_KINDS = ("simple", "multiple", "parallel", "parallel_multiple", "irrelevance", "missing", "multi_turn")
@@ -163,6 +163,9 @@ class _Row:
             for spec in variant.params.values():
                 if spec.required or self.rng.random() < optional_rate:
                     values[spec.name] = self._distinct(spec, values, variant)
+            _same_length(values)
+            for spec in variant.params.values():
+                if spec.name in values:
                     said[spec.name] = A.surface(spec, values[spec.name], self.rng, self.lang)
             if fn is None or _runs(fn, values):
                 break
@@ -362,6 +365,17 @@ class _Row:
         self.act([c2])
         for other in self.pool.others([fam, nxt], self.rng.randint(0, 1), self.rng):
             self.offer(other)
+
+
+def _same_length(values: dict) -> None:
+    """Lists given in one call describe the same items (grades and their credit hours, prices and
+    their quantities, x and y): cut them to one length, so a model learns to end each list where
+    the user's list ends rather than to run on (the GPA tool's grades overran by one or two)."""
+    lists = [k for k, v in values.items() if isinstance(v, list)]
+    if len(lists) > 1:
+        n = min(len(values[k]) for k in lists)
+        for k in lists:
+            values[k] = values[k][:n]
 
 
 def _runs(fn, values: dict) -> bool:

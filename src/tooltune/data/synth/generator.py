@@ -38,7 +38,7 @@ from tooltune.agent.functions import ToolError, call_tool, load_tools
 from tooltune.data.synth import phrases as P
 from tooltune.data.synth import tools as T
 from tooltune.data.synth.scenarios import BY_TOOL, Missing, Scenario, slots
-from tooltune.data.types import (Conversation, DataError, Message, Tool, parse_arguments, seeded_call_id,
+from tooltune.conversation import (Conversation, DataError, Message, Tool, parse_arguments, seeded_call_id,
                                  tool_call)
 from tooltune.errors import UserError
 from tooltune.fsutil import atomic_write_text

@@ -157,6 +157,19 @@ def _grades(rng: Random, lang: str) -> list[str]:
     return [rng.choice("AABBBCCD") for _ in range(rng.randint(3, 6))]
 
 
+def _letters(rng: Random, lang: str) -> list[str]:
+    return [rng.choice("ABCD") for _ in range(rng.randint(3, 8))]
+
+
+def _seats(rng: Random, lang: str) -> list[str]:
+    row = rng.randint(1, 40)
+    return [f"{row + i // 3}{'ABCDEF'[i % 3 + rng.choice((0, 3))]}" for i in range(rng.randint(2, 4))]
+
+
+def _said_list(v, rng: Random, lang: str) -> str:
+    return say_list(list(v), rng, lang)
+
+
 # The reusable kinds, by name (a tool spec in catalog.py names them).
 KINDS: dict[str, ValueKind] = {
     "city": strings(P.WEATHER_CITIES["en"] + ("San Francisco", "Los Angeles", "Boston", "Seattle",
@@ -213,8 +226,14 @@ KINDS: dict[str, ValueKind] = {
     "email_list": string_list(("alice@example.com", "bob@example.org", "carol@example.net",
                                "dave@example.com", "erin@example.io"), lo=2, hi=4),
     "city_list": string_list(P.WEATHER_CITIES["en"][:14], P.WEATHER_CITIES["zh"][:12], lo=2, hi=4),
-    "grade_list": ValueKind({"type": "array", "items": {"type": "string"}}, _grades,
-                            lambda v, rng, lang: say_list(list(v), rng, lang)),
+    # Lists of short tokens (letters, sizes, codes): where a model learns to stop a list the user
+    # ended, not to run on with one more "B" (see general._same_length).
+    "grade_list": ValueKind({"type": "array", "items": {"type": "string"}}, _grades, _said_list),
+    "answer_list": ValueKind({"type": "array", "items": {"type": "string"}}, _letters, _said_list),
+    "seat_list": ValueKind({"type": "array", "items": {"type": "string"}}, _seats, _said_list),
+    "size_list": string_list(("XS", "S", "M", "L", "XL", "XXL"), lo=2, hi=4),
+    "ticker_list": string_list(("AAPL", "MSFT", "GOOGL", "AMZN", "TSLA", "NVDA", "META", "IBM"), lo=2, hi=4),
+    "quantity_list": int_list(1, 9, 2, 5),
     "score_list": int_list(55, 100, 3, 6),
     "credit_list": int_list(1, 5, 3, 6),
     "number_list": number_list(1, 100),

@@ -47,6 +47,23 @@ class Conversation:
         return out
 
 
+def join_text_parts(texts: list[str]) -> str:
+    """A message's text content parts as one string, the same on every path (a dataset row's
+    list content and an API request's must render to the same tokens). Joined with a newline,
+    as vLLM and the transformers chat templates that take parts do."""
+    return "\n".join(texts)
+
+
+def check_text(text: str, where: str) -> None:
+    """Text a tokenizer can encode: a lone UTF-16 surrogate (from JSON like "\\ud800") would
+    fail deep inside it with an error naming no field."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise DataError(f"text has a lone UTF-16 surrogate at character {e.start} "
+                        f"({text[e.start]!r}); it is not valid Unicode", field=where) from None
+
+
 def tool_call(name: str, arguments: dict | None = None, call_id: str | None = None) -> dict:
     """One OpenAI-style tool call; arguments kept as a dict internally (templates render them)."""
     call = {"type": "function", "function": {"name": name, "arguments": arguments or {}}}
@@ -103,11 +120,14 @@ def validate_conversation(conv: Conversation) -> None:
 
     Rules: roles known; at most one leading system message; the conversation ends with an
     assistant turn; every assistant turn has text or tool calls; every tool result answers a call
-    made by the assistant turn before it; tool calls name a function and carry object arguments.
+    made by the assistant turn before it; tool calls name a function (one of the row's tools when
+    it offers any) and carry object arguments; text is valid Unicode. The conversation is not
+    changed.
     """
     msgs = conv.messages
     if not msgs:
         raise DataError("conversation is empty")
+    offered = {t["function"]["name"] for t in conv.tools}
     pending: list[str] = []  # call ids of the last assistant turn not yet answered
     prev = None
     for i, m in enumerate(msgs):
@@ -120,6 +140,7 @@ def validate_conversation(conv: Conversation) -> None:
         content = m.get("content")
         if content is not None and not isinstance(content, str):
             raise DataError("content must be a string", field=where)
+        check_text(content or "", where)
         calls = m.get("tool_calls") or []
         if role == "assistant":
             if not (content or "").strip() and not calls:
@@ -129,7 +150,12 @@ def validate_conversation(conv: Conversation) -> None:
                 fn = c.get("function") if isinstance(c, dict) else None
                 if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
                     raise DataError("tool call names no function", field=f"{where}.tool_calls[{j}]")
-                fn["arguments"] = parse_arguments(fn.get("arguments"), f"{where}.tool_calls[{j}]")
+                if offered and fn["name"] not in offered:
+                    raise DataError(f"the call names {fn['name']!r}, which is not among the row's tools "
+                                    f"({', '.join(sorted(offered))})", field=f"{where}.tool_calls[{j}]")
+                if not isinstance(fn.get("arguments"), dict):
+                    raise DataError("tool-call arguments must be an object (parse them first)",
+                                    field=f"{where}.tool_calls[{j}]")
                 pending.append(c.get("id") or fn["name"])
         elif role == "tool":
             if prev not in ("assistant", "tool") or not pending:
