@@ -15,7 +15,7 @@ import pytest
 from rich.console import Console
 
 from tooltune.agent.chat import ChatSession
-from tooltune.agent.functions import tools_from_functions
+from tooltune.functions import tools_from_functions
 from tooltune.templates.parsers import StreamingParser, get_parser
 
 TOOLS_PY = '''

@@ -10,7 +10,7 @@ from typing import ClassVar
 import pytest
 
 from tooltune.agent import AgentStepLimit, LocalModel, run
-from tooltune.agent.functions import function_to_tool
+from tooltune.functions import function_to_tool
 from tooltune.errors import UserError
 
 CALLED: list[tuple[str, dict]] = []

@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from tooltune.agent.functions import load_tools
+from tooltune.functions import load_tools
 from tooltune.data.synth.catalog import FAMILIES
 from tooltune.data.synth.general import GENERAL_KINDS, split_of, synthesize_general
 from tooltune.data.synth.harvest import families_from_tools, library_families

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tooltune.data.formats import from_openai
-from tooltune.agent.functions import call_tool, function_to_tool, load_tools
+from tooltune.functions import call_tool, function_to_tool, load_tools
 from tooltune.data.synth import (KINDS, TOOLS, example_tools, parse_mix, synthesize,
                                  synthesize_to_file, to_sharegpt)
 from tooltune.data.synth.scenarios import BY_TOOL

@@ -161,7 +161,7 @@ def cmd_chat(args: Any) -> int:
 
     from transformers.utils import logging as hf_logging
 
-    from tooltune.agent.functions import load_tools
+    from tooltune.functions import load_tools
     from tooltune.agent.local import LocalModel
 
     hf_logging.disable_progress_bar()  # the weight-loading bar is noise in a chat

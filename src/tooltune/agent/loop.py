@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tooltune.agent.functions import ToolError, call_tool, tools_from_functions
+from tooltune.functions import ToolError, call_tool, tools_from_functions
 from tooltune.agent.local import ChatClient, as_client
 from tooltune.errors import UserError
 

@@ -151,7 +151,7 @@ def cmd_synth(args) -> int:
     langs = tuple(s.strip() for s in args.langs.split(",") if s.strip())
     tools = None
     if args.tools:
-        from tooltune.agent.functions import load_tools
+        from tooltune.functions import load_tools
         tools = load_tools(args.tools)
     if args.corpus == "demo":
         path = synthesize_to_file(args.output, n=args.num, seed=args.seed, langs=langs, tools=tools,

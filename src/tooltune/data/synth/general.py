@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from random import Random
 from typing import Any, Sequence
 
-from tooltune.agent.functions import format_result
+from tooltune.functions import format_result
 from tooltune.data.synth import asking as A
 from tooltune.data.synth import phrases as P
 from tooltune.data.synth.catalog import FAMILIES, Family, ParamSpec

@@ -34,7 +34,7 @@ from pathlib import Path
 from random import Random
 from typing import Any, Callable, Mapping, Sequence
 
-from tooltune.agent.functions import ToolError, call_tool, load_tools
+from tooltune.functions import ToolError, call_tool, load_tools
 from tooltune.data.synth import phrases as P
 from tooltune.data.synth import tools as T
 from tooltune.data.synth.scenarios import BY_TOOL, Missing, Scenario, slots

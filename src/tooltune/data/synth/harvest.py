@@ -239,7 +239,7 @@ def family_from_tool(tool: dict, function: Callable | None) -> Family:
 def families_from_tools(tools: Sequence[dict], functions: dict[str, Callable]) -> list[Family]:
     """Families for `tools`; those with a function run through ``call_tool`` (arguments checked
     against the schema, enums converted), as ``tooltune chat`` runs them."""
-    from tooltune.agent.functions import call_tool
+    from tooltune.functions import call_tool
 
     def runner(name: str) -> Callable | None:
         if name not in functions:

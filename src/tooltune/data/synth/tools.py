@@ -492,7 +492,7 @@ TOOLS: list[Callable] = [
 
 def example_tools() -> tuple[list[dict], dict[str, Callable]]:
     """(OpenAI tool schemas, {name: function}) for the example tools."""
-    from tooltune.agent.functions import function_to_tool
+    from tooltune.functions import function_to_tool
 
     return [function_to_tool(f) for f in TOOLS], {f.__name__: f for f in TOOLS}
 

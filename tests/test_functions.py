@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tooltune.agent.functions import (ToolError, call_tool, format_result, function_to_tool,
+from tooltune.functions import (ToolError, call_tool, format_result, function_to_tool,
                                       load_tools, parse_docstring)
 from tooltune.errors import UserError
 
