@@ -1,4 +1,4 @@
-"""Agents: Python functions as tools, a loop that runs them for a model, and a terminal chat."""
+"""Agents: a loop that runs tools (tooltune.functions) for a model, and a terminal chat."""
 from tooltune.agent.local import ChatClient, LocalModel, OpenAIChat
 from tooltune.agent.loop import AgentResult, AgentStepLimit, run
 
