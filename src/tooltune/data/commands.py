@@ -17,7 +17,7 @@ def _add_source(p: argparse.ArgumentParser) -> None:
 
 
 def _add_model(p: argparse.ArgumentParser) -> None:
-    from tooltune.train.args import DEFAULT_MODEL
+    from tooltune.model.registry import DEFAULT_MODEL
     p.add_argument("--model", "--model_name_or_path", default=DEFAULT_MODEL, help="whose tokenizer to use")
     p.add_argument("--template", default=None, help="default: the model's own")
     p.add_argument("--cutoff_len", "--cutoff-len", type=int, default=None)

@@ -5,8 +5,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from tooltune.config import load_config
-
-DEFAULT_MODEL = "smollm2-135m-instruct"
+from tooltune.model.registry import DEFAULT_MODEL  # the one default, beside the models it names
 
 
 @dataclass
