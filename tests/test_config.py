@@ -9,10 +9,32 @@ from tooltune.train.args import TrainConfig, load_train_config
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def test_llamafactory_yaml_loads_unchanged():
+def test_llamafactory_yaml_loads_unchanged(capsys):
     cfg = load_train_config(str(EXAMPLES / "llamafactory_sft.yaml"), [])
     assert cfg.template == "smollm2" and cfg.finetuning_type == "lora" and cfg.lora_alpha == 16
     assert cfg.gradient_accumulation_steps == 2 and cfg.learning_rate == 1e-4
+    # its keys that change nothing here are accepted, and said to be ignored rather than kept quiet
+    note = capsys.readouterr().err
+    assert "ddp_timeout, do_train, overwrite_cache, preprocessing_num_workers, trust_remote_code" in note
+    assert "finetuning_type" not in note  # train uses it
+
+
+def test_every_command_takes_the_same_llamafactory_keys(capsys):
+    from tooltune.config import load_config
+    from tooltune.evaluate.commands import EvalConfig
+    from tooltune.export.merge import ExportConfig
+    from tooltune.serve.commands import ApiConfig
+
+    keys = ["model=m", "adapter=a", "finetuning_type=lora", "trust_remote_code=true"]
+    with pytest.raises(UserError, match="missing config key.s.: export_dir"):
+        load_config(ExportConfig, None, keys)
+    capsys.readouterr()
+    for cls in (EvalConfig, ExportConfig, ApiConfig):
+        cfg = load_config(cls, None, keys + (["export_dir=out"] if cls is ExportConfig else []))
+        assert (cfg.model_name_or_path, cfg.adapter_name_or_path) == ("m", "a")
+        assert "finetuning_type, trust_remote_code" in capsys.readouterr().err
+    with pytest.raises(UserError, match="unknown config key 'trust_remote_cod'"):
+        load_config(EvalConfig, None, ["trust_remote_cod=true"])
 
 
 def test_overrides_are_typed():

@@ -83,3 +83,42 @@ def test_validation_checks_and_changes_nothing():
     with pytest.raises(DataError, match="arguments must be an object"):  # a JSON string: parse first
         validate_conversation(Conversation(msgs, TOOLS))
     assert msgs == before
+
+
+CALL_ID = r"call_[0-9a-f]{24}"
+
+
+def test_every_path_makes_call_ids_one_way():
+    import random
+    import re
+
+    from tooltune.conversation import call_id_factory, new_call_id, seeded_call_id
+    from tooltune.templates.parsers import StreamingParser, assemble, get_parser
+
+    assert re.fullmatch(CALL_ID, new_call_id()) and new_call_id() != new_call_id()
+    assert new_call_id("row 3:0") == new_call_id("row 3:0") != new_call_id("row 3:1")
+    ids = call_id_factory("req:0")
+    assert [ids(), ids()] == [new_call_id("req:0:0"), new_call_id("req:0:1")]
+    assert seeded_call_id(random.Random(5)) == seeded_call_id(random.Random(5))
+    # a dataset row without ids: each call gets one, by row and call, and its result points at it
+    row = {"conversations": [{"from": "human", "value": "Weather in Paris and Rome?"},
+                             {"from": "function_call", "value": '[{"name": "get_weather", "arguments": {"city": "Paris"}},'
+                                                                ' {"name": "get_weather", "arguments": {"city": "Rome"}}]'},
+                             {"from": "observation", "value": "18"}, {"from": "observation", "value": "21"},
+                             {"from": "gpt", "value": "18 and 21."}], "tools": TOOLS}
+    msgs = from_sharegpt(row, row_index=4).messages
+    made = [c["id"] for c in msgs[1]["tool_calls"]]
+    assert made == [new_call_id("row 4:0"), new_call_id("row 4:1")]
+    assert [m["tool_call_id"] for m in msgs[2:4]] == made
+    assert from_sharegpt(row, row_index=4).messages == msgs
+    # a request's assistant call without an id, and a parsed reply: the same shape
+    served = prepare(ChatCompletionRequest(model="m", tools=TOOLS, messages=[
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": None, "tool_calls": [{"type": "function", "function": {
+            "name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
+        {"role": "tool", "content": "18"}]))
+    assert re.fullmatch(CALL_ID, served.messages[1]["tool_calls"][0]["id"])
+    parser = StreamingParser(get_parser("hermes"))
+    deltas = parser.feed('<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>')
+    _, calls = assemble(deltas + parser.finish())
+    assert len(calls) == 1 and re.fullmatch(CALL_ID, calls[0]["id"])

@@ -1,13 +1,18 @@
 """Typed configs from YAML plus `key=value` overrides, with LLaMA-Factory's key names.
 
-An unknown key is an error that names it and suggests the nearest known one, so a typo never
-silently falls back to a default.
+One convention for every command (train, eval, export, api, generate, the web console): a key
+is a field of the command's config dataclass, or one of LLaMA-Factory's spellings of a field
+(`ALIASES`, plus the command's own), or one of LLaMA-Factory's keys that change nothing here
+(`NO_EFFECT`: accepted so its YAMLs and command lines run as they are, and named on stderr so no
+one thinks they took effect). Anything else is an error that names the key and suggests the
+nearest known one, so a typo never silently falls back to a default.
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
 import json
+import sys
 import types
 import typing
 from pathlib import Path
@@ -18,6 +23,15 @@ import yaml
 from tooltune.errors import UserError
 
 C = TypeVar("C")
+
+ALIASES = {"model": "model_name_or_path", "adapter": "adapter_name_or_path"}
+# A command whose config has one of these as a field uses it (train's finetuning_type, api's
+# infer_backend); elsewhere they are dropped.
+NO_EFFECT = frozenset({
+    "do_train", "do_eval", "do_predict", "trust_remote_code", "preprocessing_num_workers",
+    "dataloader_num_workers", "overwrite_cache", "ddp_timeout", "report_to", "use_cpu",
+    "eval_strategy", "evaluation_strategy", "flash_attn_impl", "finetuning_type", "infer_backend",
+    "export_legacy_format", "export_legacy_format_warning", "plot_loss"})
 
 
 def parse_bool(value, key: str = "value") -> bool:
@@ -85,14 +99,18 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
 
 
 def build_config(cls: type[C], values: dict[str, Any], aliases: dict[str, str] | None = None,
-                 ignored: frozenset[str] = frozenset()) -> C:
-    """Instantiate `cls` from a dict, checking keys and coercing types."""
+                 dropped: list[str] | None = None) -> C:
+    """Instantiate `cls` from a dict, checking keys and coercing types; the `NO_EFFECT` keys it
+    has no field for are appended to `dropped`."""
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     hints = typing.get_type_hints(cls)
+    aliases = {**ALIASES, **(aliases or {})}
     kwargs = {}
     for key, value in values.items():
-        key = (aliases or {}).get(key, key)
-        if key in ignored:
+        key = aliases.get(key, key)
+        if key in NO_EFFECT and key not in fields:
+            if dropped is not None:
+                dropped.append(key)
             continue
         if key not in fields:
             close = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.5)
@@ -101,8 +119,9 @@ def build_config(cls: type[C], values: dict[str, Any], aliases: dict[str, str] |
         kwargs[key] = _coerce(value, hints[key], key)
     try:
         return cls(**kwargs)
-    except TypeError as e:  # a required field is missing
-        raise UserError(str(e).replace("__init__() ", "")) from None
+    except TypeError as e:  # a required field is missing: "...__init__() missing 1 required ...: 'x'"
+        missing = str(e).split(": ", 1)[-1].replace("'", "")
+        raise UserError(f"missing config key(s): {missing}") from None
 
 
 def split_config_arg(config: str | None, overrides: list[str]) -> tuple[str | None, list[str]]:
@@ -121,7 +140,7 @@ def flag_overrides(args, keys: list[str] | tuple[str, ...]) -> list[str]:
 
 
 def load_config(cls: type[C], path: str | Path | None = None, overrides: list[str] | None = None,
-                aliases: dict[str, str] | None = None, ignored: frozenset[str] = frozenset()) -> C:
+                aliases: dict[str, str] | None = None) -> C:
     values: dict[str, Any] = {}
     if path:
         p = Path(path)
@@ -135,7 +154,12 @@ def load_config(cls: type[C], path: str | Path | None = None, overrides: list[st
             raise UserError(f"config file {p} must hold a mapping of keys to values")
         values.update(loaded)
     values.update(parse_overrides(overrides or []))
-    return build_config(cls, values, aliases, ignored)
+    dropped: list[str] = []
+    config = build_config(cls, values, aliases, dropped)
+    if dropped:
+        print(f"note: {', '.join(sorted(set(dropped)))}: LLaMA-Factory key(s) that change nothing here; ignored",
+              file=sys.stderr)
+    return config
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -8,7 +8,11 @@ build and check them.
 """
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,9 +76,25 @@ def tool_call(name: str, arguments: dict | None = None, call_id: str | None = No
     return call
 
 
+# ---- call ids: the one scheme. `call_` and 24 hex digits, everywhere an id is made. Templates
+# never render ids (the model never sees them), so they only need to be unique within a
+# conversation, and reproducible where the rest is: by seed for data, by request for the API.
+
+def new_call_id(key: str | None = None) -> str:
+    """A fresh random id, or with `key` the id derived from it (the same key, the same id)."""
+    digits = uuid.uuid4().hex if key is None else hashlib.sha256(key.encode()).hexdigest()
+    return "call_" + digits[:24]
+
+
+def call_id_factory(key: str) -> Callable[[], str]:
+    """Ids for one reply's (or one row's) calls in order: derived from `key` and the call's index."""
+    counter = itertools.count()
+    return lambda: new_call_id(f"{key}:{next(counter)}")
+
+
 def seeded_call_id(rng) -> str:
-    """A call id drawn from `rng` (a ``random.Random``), so synthesized rows are the same by seed."""
-    return "call_" + "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(12))
+    """An id drawn from `rng` (a ``random.Random``), so synthesized rows are the same by seed."""
+    return new_call_id("".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(12)))
 
 
 def normalize_tool(tool: Any, where: str = "tools") -> Tool:

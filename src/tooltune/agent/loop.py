@@ -13,6 +13,7 @@ from typing import Any
 
 from tooltune.functions import ToolError, call_tool, tools_from_functions
 from tooltune.agent.local import ChatClient, as_client
+from tooltune.conversation import new_call_id
 from tooltune.errors import UserError
 
 # Called after each message the loop appends: (message,) — for logging or a UI.
@@ -55,7 +56,7 @@ def assistant_message(reply: dict) -> dict:
     for i, call in enumerate(reply.get("tool_calls") or []):
         fn = call.get("function") or {}
         args = fn.get("arguments")
-        calls.append({"id": call.get("id") or f"call_{i}", "type": "function",
+        calls.append({"id": call.get("id") or new_call_id(), "type": "function",
                       "function": {"name": fn.get("name") or "",
                                    "arguments": args if isinstance(args, str) else json.dumps(args or {})}})
     if calls:

@@ -14,9 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from tooltune.conversation import (
-    Conversation, DataError, Message, Tool, check_text, join_text_parts, normalize_tool,
-    parse_arguments, tool_call,
-    validate_conversation,
+    Conversation, DataError, Message, Tool, check_text, join_text_parts, new_call_id, normalize_tool,
+    parse_arguments, tool_call, validate_conversation,
 )
 
 # LLaMA-Factory's column defaults, plus `system`/`tools`/`history`, which are read only when
@@ -155,7 +154,7 @@ class _Builder:
         if calls:
             msg["tool_calls"] = []
             for name, args, cid in calls:
-                cid = cid or f"call_{self.row}_{self.ncalls}"
+                cid = cid or new_call_id(f"row {self.row}:{self.ncalls}")
                 msg["tool_calls"].append(tool_call(name, args, cid))
                 self.ncalls += 1
         self.pending, self.answered = list(msg.get("tool_calls", [])), 0

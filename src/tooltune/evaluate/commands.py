@@ -13,8 +13,6 @@ from dataclasses import dataclass
 
 from tooltune.errors import UserError
 
-ALIASES = {"model": "model_name_or_path", "adapter": "adapter_name_or_path"}
-IGNORED = frozenset({"finetuning_type", "trust_remote_code", "infer_backend"})   # LLaMA-Factory keys
 
 
 @dataclass
@@ -64,7 +62,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     config, overrides = split_config_arg(args.config, args.overrides)
     overrides += flag_overrides(args, ("model_name_or_path", "adapter_name_or_path", "dataset", "dataset_dir",
                                        "template", "save_path"))
-    cfg = load_config(EvalConfig, config, overrides, aliases=ALIASES, ignored=IGNORED)
+    cfg = load_config(EvalConfig, config, overrides)
     result = run_eval(cfg, say=lambda msg: print(msg, flush=True))
     print(json.dumps(result["scores"]))
     return 0

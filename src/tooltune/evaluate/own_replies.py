@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tooltune.errors import UserError
 
-ALIASES = {"model": "model_name_or_path", "adapter": "adapter_name_or_path", "output": "save_path"}
+ALIASES = {"output": "save_path"}
 
 
 @dataclass

@@ -11,7 +11,7 @@ import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
-from tooltune.conversation import Conversation, tool_call
+from tooltune.conversation import Conversation, new_call_id, tool_call
 from tooltune.evaluate.ast_match import CATEGORIES, calls_match, category
 from tooltune.templates import Template
 from tooltune.templates.parsers import get_parser
@@ -176,7 +176,7 @@ def reply_budget(tokenizer, template: Template, case: Case, floor: int) -> int:
     if not case.expected:
         return floor
     answer = {"role": "assistant", "content": None,
-              "tool_calls": [tool_call(n, a, f"call_{i}") for i, (n, a) in enumerate(case.expected)]}
+              "tool_calls": [tool_call(n, a, new_call_id(str(i))) for i, (n, a) in enumerate(case.expected)]}
     conv = Conversation([*case.messages, answer], tools=case.tools)
     return max(floor, encode(tokenizer, template, conv, loss_on="last").n_trained + 8)
 

@@ -4,9 +4,6 @@ from __future__ import annotations
 import argparse
 import json
 
-# LLaMA-Factory keys that have no effect on a CPU merge, accepted so its export configs run as is.
-IGNORED = frozenset({"trust_remote_code", "finetuning_type", "infer_backend", "export_legacy_format_warning"})
-ALIASES = {"model": "model_name_or_path", "adapter": "adapter_name_or_path"}
 
 
 def register(sub) -> None:
@@ -34,7 +31,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from tooltune.export.merge import ExportConfig, export_model
 
     config, overrides = split_config_arg(args.config, args.overrides)
-    cfg = load_config(ExportConfig, config, overrides + flag_overrides(args, FLAG_KEYS), aliases=ALIASES, ignored=IGNORED)
+    cfg = load_config(ExportConfig, config, overrides + flag_overrides(args, FLAG_KEYS), )
     report = export_model(cfg)
     print(json.dumps(report.to_dict(), indent=2))
     return 0

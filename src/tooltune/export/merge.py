@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Literal
 
 from tooltune.errors import UserError
+from tooltune.fsutil import replace_dir
+from tooltune.model.hub import META_FILE
 from tooltune.templates.render import stop_token_ids
 
-META_FILE = "tooltune.json"
 # The GGUF and its Modelfile get their own folder: transformers, given gguf_file= in a folder that
 # also holds tokenizer_config.json, mixes the two and loses the GGUF's special tokens.
 GGUF_DIR, GGUF_NAME = "gguf", "model.gguf"
@@ -153,7 +154,6 @@ def load_export_tokenizer(base: str, adapter: Path | None, template):
 
 def export_model(cfg: ExportConfig, log: Callable[[str], None] = _log) -> ExportReport:
     from tooltune.export import gguf as gguf_mod
-    from tooltune.model.hub import _install as install_dir
     from tooltune.model.hub import read_meta, resolve_model
     from tooltune.templates import get_template
 
@@ -219,7 +219,7 @@ def export_model(cfg: ExportConfig, log: Callable[[str], None] = _log) -> Export
         for f in tmp.rglob("*"):
             if f.is_file():
                 os.chmod(f, mode)
-        install_dir(tmp, out)
+        replace_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     seconds["total"] = time.perf_counter() - t0

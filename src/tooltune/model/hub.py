@@ -29,6 +29,7 @@ from collections.abc import Iterator
 
 import tooltune
 from tooltune.errors import UserError
+from tooltune.fsutil import replace_dir
 from tooltune.model.registry import ModelSpec, closest_names, find_spec, get_spec, guess_template
 
 META_FILE = "tooltune.json"
@@ -100,17 +101,6 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _install(tmp: Path, target: Path) -> None:
-    """Move a finished temp folder into place; an existing target is swapped out, then deleted."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".old-{target.name}-{os.getpid()}")
-        os.replace(target, old)
-    os.replace(tmp, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def _write_meta(folder: Path, meta: dict) -> None:
     (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
 
@@ -163,7 +153,7 @@ def _convert_into(gguf: Path, target: Path, template: str | None, meta: dict) ->
                           "chat_template": report.chat_template_source, "eos_token_ids": report.eos_token_ids,
                           "convert_seconds": round(report.seconds, 1),
                           "converted_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
-        _install(tmp, target)
+        replace_dir(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -298,7 +288,7 @@ def _fetch_hub(spec: ModelSpec, target: Path) -> None:
     _write_meta(tmp, {"name": spec.name, "template": template, "hf_id": spec.hf_id,
                       "source": f"{'modelscope' if hub_name == 'ModelScope' else 'hf'}:{repo}",
                       "converted_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
-    _install(tmp, target)
+    replace_dir(tmp, target)
 
 
 # ---------------------------------------------------------------- resolve

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tooltune.errors import UserError
-from tooltune.model.hub import resolve_model
+from tooltune.model.hub import META_FILE, resolve_model
 
 if TYPE_CHECKING:
     import torch
@@ -146,7 +146,7 @@ def template_name_for(name_or_path: str | os.PathLike, adapter: str | os.PathLik
     for folder in (Path(adapter).expanduser() if adapter else None, resolved.path):
         if folder is not None:
             try:
-                name = json.loads((Path(folder) / "tooltune.json").read_text()).get("template")
+                name = json.loads((Path(folder) / META_FILE).read_text()).get("template")
             except (OSError, ValueError):
                 name = None
             if name:

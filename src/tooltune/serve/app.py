@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import itertools
 import json
 import logging
 import math
@@ -30,6 +29,7 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tooltune.conversation import call_id_factory
 from tooltune.errors import UserError
 from tooltune.serve.protocol import ChatCompletionRequest, Prepared, RequestError, SamplingDefaults, prepare
 from tooltune.serve.types import EngineFull, Output
@@ -214,11 +214,6 @@ class _Choice:
         return msg
 
 
-def _id_factory(key: str, choice: int):
-    counter = itertools.count()
-    return lambda: "call_" + hashlib.sha256(f"{key}:{choice}:{next(counter)}".encode()).hexdigest()[:24]
-
-
 @dataclass
 class _Job:
     prompt_ids: list[int]
@@ -357,7 +352,7 @@ def create_app(served, api_key: str | None = None, limits: Limits | None = None,
             return error_response(503, f"the engine could not take the request: {type(e).__name__}", None,
                                   "engine_error", {"Retry-After": "1"})
         parser = get_parser(served.template.parser) if job.parse_calls else _NoCalls()
-        choices = [_Choice(i, parser, _id_factory(job.call_key, i), prep.parallel_tool_calls)
+        choices = [_Choice(i, parser, call_id_factory(f"{job.call_key}:{i}"), prep.parallel_tool_calls)
                    for i in range(prep.n)]
         meta = {"id": "chatcmpl-" + uuid.uuid4().hex, "created": int(time.time()), "model": model,
                 "system_fingerprint": fingerprint}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields
 
+from tooltune.config import ALIASES as CONFIG_ALIASES, NO_EFFECT
 from tooltune.errors import UserError
 
 
@@ -49,12 +50,12 @@ class ApiConfig:
     top_p: float | None = None
     max_body_mb: float = 8.0
     max_messages: int = 1024
-    finetuning_type: str = "lora"               # accepted for LLaMA-Factory configs; unused
 
 
-ALIASES = {"model": "model_name_or_path", "adapter": "adapter_name_or_path", "backend": "infer_backend",
-           "api_port": "port", "api_host": "host", "max_num_seqs": "max_batch"}
-FLAGS = [f.name for f in fields(ApiConfig)] + list(ALIASES)
+ALIASES = {"backend": "infer_backend", "api_port": "port", "api_host": "host", "max_num_seqs": "max_batch"}
+# LLaMA-Factory's `api` command line runs as it is: its other keys are flags too, noted and dropped
+_FIELDS = [f.name for f in fields(ApiConfig)]
+FLAGS = _FIELDS + [*CONFIG_ALIASES, *ALIASES] + sorted(NO_EFFECT - set(_FIELDS))
 
 
 def register(sub) -> None:

@@ -4,17 +4,17 @@ OpenMP runtime runs them (the same libgomp soname, so no second runtime). Where 
 built (no compiler, no AVX2), serving keeps torch's fp32 paths and says why."""
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import functools
 import hashlib
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import torch
+
+from tooltune.fsutil import atomic_file
 
 _SOURCES = sorted((Path(__file__).with_name("csrc")).glob("*.cpp"))
 _FLAGS = ["-O3", "-mavx2", "-mfma", "-mf16c", "-fopenmp", "-shared", "-fPIC"]
@@ -68,16 +68,11 @@ def _compile_and_load() -> ctypes.CDLL:
     path = folder / f"kernels-{digest.hexdigest()[:16]}.so"
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".so", dir=folder)
-        os.close(fd)
-        try:  # built beside its final name and renamed: a concurrent or killed build leaves no half file
-            done = subprocess.run([compiler, *_FLAGS, *map(str, _SOURCES), "-o", tmp], capture_output=True, text=True)
+        with atomic_file(path) as tmp:  # a concurrent or killed build leaves no half file
+            done = subprocess.run([compiler, *_FLAGS, *map(str, _SOURCES), "-o", str(tmp)],
+                                  capture_output=True, text=True)
             if done.returncode != 0:
                 raise KernelUnavailable(f"{compiler} failed to build the kernels: {done.stderr.strip()[-400:]}")
-            os.replace(tmp, path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
     lib = ctypes.CDLL(str(path))  # after torch: its libgomp (same soname) serves the kernels' OpenMP
     for name, version in _ABI.items():
         if getattr(lib, name)() != version:

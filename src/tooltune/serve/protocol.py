@@ -16,7 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tooltune.conversation import DataError, check_text, join_text_parts, normalize_tool, parse_arguments
+from tooltune.conversation import (DataError, check_text, join_text_parts, new_call_id, normalize_tool,
+                                   parse_arguments)
 from tooltune.serve.types import SamplingParams
 
 MAX_N = 8
@@ -405,7 +406,7 @@ def convert_messages(messages: list[ChatMessage]) -> list[dict]:
         if calls:
             target.setdefault("tool_calls", [])
         for j, call in enumerate(calls):
-            call_id = call.get("id") or f"call_{i}_{j}"
+            call_id = call.get("id") or new_call_id(f"messages[{i}]:{j}")
             target["tool_calls"].append({"id": call_id, "type": "function", "function": {
                 "name": call["name"], "arguments": call["arguments"]}})
             call_names[call_id] = call["name"]

@@ -66,17 +66,7 @@ class TrainConfig:
     use_liger_kernel: bool = False
     quantization_bit: int | None = None
     deepspeed: str | None = None
-    # accepted for LLaMA-Factory compatibility; they change nothing here
-    do_train: bool = True
-    trust_remote_code: bool = True
-    preprocessing_num_workers: int | None = None
-    dataloader_num_workers: int | None = None
-    overwrite_cache: bool = False
-    ddp_timeout: int | None = None
-    report_to: str = "none"
-    use_cpu: bool = False
-    eval_strategy: str | None = None
-    flash_attn_impl: str | None = None
+    # LLaMA-Factory keys that change nothing here (do_train, report_to, ...): config.NO_EFFECT
 
     def __post_init__(self):
         if self.lora_alpha is None:
@@ -87,9 +77,8 @@ class TrainConfig:
             self.packing = True
 
 
-# LLaMA-Factory spellings of the same idea.
-ALIASES = {"model": "model_name_or_path", "adapter": "adapter_name_or_path",
-           "evaluation_strategy": "eval_strategy", "lr": "learning_rate"}
+# LLaMA-Factory spellings of the same idea (beside config.ALIASES, which every command takes).
+ALIASES = {"lr": "learning_rate"}
 
 
 def load_train_config(path: str | None, overrides: list[str]) -> TrainConfig:

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+
+from tooltune.fsutil import atomic_file, atomic_write_text
 
 
 class MetricsLog:
@@ -12,9 +13,7 @@ class MetricsLog:
         rows = self.read(path)
         if resume_step:  # a resumed run rewrites what came after its checkpoint
             keep = [r for r in rows if r.get("step", 0) <= resume_step]
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text("".join(json.dumps(r) + "\n" for r in keep))
-            os.replace(tmp, path)
+            atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in keep))
         elif path.exists():
             path.unlink()
 
@@ -54,8 +53,7 @@ def plot_loss(metrics_path: Path, out_png: Path) -> Path | None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    tmp = out_png.with_name(out_png.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
+    with atomic_file(out_png) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
-    os.replace(tmp, out_png)
     return out_png

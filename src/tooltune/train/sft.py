@@ -19,7 +19,8 @@ import yaml
 
 from tooltune.config import to_dict
 from tooltune.errors import UserError
-from tooltune.fsutil import atomic_write_text
+from tooltune.fsutil import atomic_write_text, move_files_into
+from tooltune.model.hub import META_FILE
 from tooltune.train import packed_attention
 from tooltune.train.lora_kernel import use_lora_kernel
 from tooltune.train.args import TrainConfig
@@ -320,19 +321,17 @@ def toolcall_eval(model, tokenizer, template, convs, cfg: TrainConfig, say, out:
 def save_final(model, tokenizer, template, cfg: TrainConfig, out: Path, resolved) -> None:
     """The adapter (or full model) in out/, each file moved into place whole."""
     tmp = out / f".final.tmp{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(tmp, ignore_errors=True)  # leftovers of a killed save
     if cfg.finetuning_type == "lora":
         model.save_pretrained(tmp)  # adapter_config.json + adapter_model.safetensors, as peft/vLLM load
     else:
         model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.chat_template = template.chat_template
     tokenizer.save_pretrained(tmp)
-    (tmp / "tooltune.json").write_text(json.dumps({
+    (tmp / META_FILE).write_text(json.dumps({
         "base_model": str(cfg.model_name_or_path), "base_path": str(resolved.path),
         "template": template.name, "finetuning_type": cfg.finetuning_type}, indent=2))
-    for f in tmp.iterdir():
-        os.replace(f, out / f.name)
-    tmp.rmdir()
+    move_files_into(tmp, out)
 
 
 def _progress(total: int, start: int, show: bool):

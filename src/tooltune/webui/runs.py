@@ -35,12 +35,11 @@ def validate(kind: str, values: dict) -> dict:
         from tooltune.train.args import ALIASES, TrainConfig
         return to_dict(build_config(TrainConfig, values, ALIASES))
     if kind == "eval":
-        from tooltune.evaluate.commands import ALIASES, IGNORED, EvalConfig
-        return to_dict(build_config(EvalConfig, values, ALIASES, IGNORED))
+        from tooltune.evaluate.commands import EvalConfig
+        return to_dict(build_config(EvalConfig, values))
     if kind == "export":
-        from tooltune.export.commands import ALIASES, IGNORED
         from tooltune.export.merge import ExportConfig
-        return to_dict(build_config(ExportConfig, values, ALIASES, IGNORED))
+        return to_dict(build_config(ExportConfig, values))
     if kind == "api":
         from tooltune.serve.commands import ALIASES, ApiConfig
         return to_dict(build_config(ApiConfig, values, ALIASES))

@@ -9,9 +9,9 @@ when nothing parses, the text comes back untouched.
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass, field
 
+from tooltune.conversation import new_call_id
 from tooltune.templates.parsers.partial_json import InvalidJson, Rewriter, Rewritten, rewrite
 
 
@@ -30,10 +30,6 @@ class ParsedCall:
 class ParseResult:
     content: str | None
     calls: list[ParsedCall]
-
-
-def new_call_id() -> str:
-    return "call_" + uuid.uuid4().hex[:24]
 
 
 @dataclass

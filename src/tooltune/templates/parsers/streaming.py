@@ -17,7 +17,8 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tooltune.templates.parsers.base import CallProgress, ToolParser, new_call_id, prose_outside, read_json
+from tooltune.conversation import new_call_id
+from tooltune.templates.parsers.base import CallProgress, ToolParser, prose_outside, read_json
 from tooltune.templates.parsers.partial_json import InvalidJson
 
 
