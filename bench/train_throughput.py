@@ -130,7 +130,7 @@ def tooltune_encoded(model_dir: Path, args) -> list:
     from tooltune.model.loader import load_tokenizer
     from tooltune.templates import get_template
     from tooltune.train.args import TrainConfig
-    from tooltune.train.sft import encode_dataset
+    from tooltune.train.setup import encode_dataset
     cfg = TrainConfig(model_name_or_path=str(model_dir), dataset=DATASET, dataset_dir=str(args.dataset_dir),
                       max_samples=args.max_samples, cutoff_len=RECIPE["cutoff_len"], template="chatml")
     data = load_conversations(cfg.dataset, dataset_dir=cfg.dataset_dir, max_samples=cfg.max_samples,

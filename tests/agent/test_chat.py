@@ -223,17 +223,17 @@ def test_chat_holds_an_opened_call_to_the_offered_tools(smollm2_path):
     lm = LocalModel(smollm2_path)
     assert lm.strict_tools
     tools, _ = tools_from_functions([get_weather])
-    proc = lm._strict_calls(tools, prompt_len=1)
+    held = lm._strict_calls(tools)  # what the engine applies to each of the reply's steps
     width = lm.model.get_output_embeddings().weight.shape[0]
-    ids = [0]
     for token in lm.tokenizer.encode('<tool_call>\n{"name": "', add_special_tokens=False):
-        proc(torch.tensor([ids]), torch.zeros(1, width))
-        ids.append(token)
-    scores = torch.randn(1, width)
-    proc(torch.tensor([ids]), scores)
-    allowed = torch.isfinite(scores[0]).nonzero().flatten().tolist()
+        held.apply(torch.zeros(width))
+        held.accept(token)
+    scores = torch.randn(width)
+    held.apply(scores)
+    allowed = torch.isfinite(scores).nonzero().flatten().tolist()
     assert allowed and all("get_weather".startswith(lm.tokenizer.decode([t])) for t in allowed), \
         [lm.tokenizer.decode([t]) for t in allowed[:10]]
+    lm.close()
 
 
 def test_strict_tools_flag():

@@ -220,6 +220,17 @@ def test_real_model_runs_end_to_end(smollm2_path):
     assert lm.template.name == "chatml" and lm.tokenizer.convert_tokens_to_ids("<|im_end|>") in lm.stop_ids()
     pieces = list(lm.generate_text([{"role": "user", "content": "Say hello."}], max_new_tokens=12))
     assert pieces and "<|im_end|>" not in "".join(pieces)
+    # chat generates with the serving engine: the reply `tooltune eval` scores, token for token
+    from tooltune.evaluate.toolcall import Case, generate_replies
+    from tooltune.functions import tools_from_functions
+    from tooltune.model.loader import load_model
+
+    schemas, _ = tools_from_functions([get_weather])
+    case = Case([{"role": "user", "content": "What is the weather in Paris?"}], schemas, [])
+    chatted = "".join(lm.generate_text(case.messages, case.tools, max_new_tokens=40))
+    scored = generate_replies(load_model(str(smollm2_path), dtype="fp32"), lm.tokenizer, lm.template, [case],
+                              max_new_tokens=40, strict_tools=True)
+    assert chatted == scored[0] and chatted
     result = run([{"role": "system", "content": "You are helpful."},
                   {"role": "user", "content": "What is the weather in Paris?"}],
                  tools=[get_weather], client=lm, max_new_tokens=24, max_steps=3)

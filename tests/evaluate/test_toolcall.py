@@ -1,6 +1,6 @@
 """Tool-call accuracy: cases come from every assistant turn, scores count what they claim to."""
 from tooltune.conversation import Conversation, tool_call
-from tooltune.evaluate.toolcall import Case, cases_from, cut_at_stop, evaluate_toolcalls, reply_budget, score
+from tooltune.evaluate.toolcall import Case, cases_from, evaluate_toolcalls, reply_budget, score
 from tooltune.templates import get_template
 from tooltune.templates.render import render, render_prompt
 
@@ -29,8 +29,12 @@ def test_scores():
     assert s.decision == 1 / 3 and s.name == 0.5 and s.arguments == 0 and s.overall == 0
 
 
-def test_cut_at_stop():
-    assert cut_at_stop("a<|im_end|>b<eos>", ["<eos>", "<|im_end|>", None]) == "a"
+def test_stop_words_that_are_not_one_token_end_replies_as_text(smol_tokenizer):
+    from tooltune.templates import get_template
+    from tooltune.templates.render import stop_strings
+
+    assert stop_strings(smol_tokenizer, get_template("chatml")) == ()  # <|im_end|> is a token: by id
+    assert stop_strings(smol_tokenizer, get_template("llama3")) == ("<|eot_id|>", "<|eom_id|>")
 
 
 def test_real_model_replies_are_parsed(smollm2_path, smol_tokenizer, shared_data):
@@ -86,7 +90,7 @@ def test_strict_tools_hold_calls_to_the_schema(smollm2_path, smol_tokenizer):
     """strict_tools builds a constraint per case and decodes under it (this fails if that plumbing
     breaks); any call the untuned model opens names an offered tool with schema-valid arguments.
     The untuned model usually answers in text here, so the grammar itself is tested in
-    tests/serve/test_constrain.py."""
+    tests/engine/test_constrain.py."""
     import jsonschema
     from tooltune.model.loader import load_model
     from tooltune.templates.parsers import get_parser

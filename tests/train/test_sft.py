@@ -134,3 +134,23 @@ def test_two_processes_match_one_with_twice_the_batch(smollm2_path, shared_data,
                          capture_output=True, text=True, timeout=900, env=env)
     assert two.returncode == 0, two.stdout[-3000:] + two.stderr[-3000:]
     assert losses(tmp_path / "two") == pytest.approx(losses(tmp_path / "one"), rel=0.02)
+
+
+def test_one_micro_batch_gives_the_same_gradient_in_one_forward_or_in_chunks(smollm2_path, shared_data, tmp_path):
+    """The recipe's unit, held alone: `backward_on` one batch, whole or in chunks of a few hundred
+    tokens (max_tokens_per_forward), leaves the same gradients and counts the same tokens."""
+    from tooltune.train.sft import SFTRecipe, Window
+
+    grads, windows = [], []
+    for name, cap in (("whole", 10**6), ("chunked", 1)):  # one forward for the batch, or one per row
+        recipe = SFTRecipe(tiny(shared_data, tmp_path / name, max_tokens_per_forward=cap, packing=False,
+                                per_device_train_batch_size=4), log=lambda *a: None)
+        recipe.setup_data()
+        recipe.setup_model()
+        window = Window()
+        recipe.backward_on(list(range(recipe.cfg.per_device_train_batch_size)), sync=True, window=window)
+        grads.append(torch.cat([p.grad.flatten() for p in recipe.params]))
+        windows.append((window.n, window.tokens, window.loss))
+        assert recipe.optimizer_step() > 0 and recipe.step == 1
+    assert windows[0][:2] == windows[1][:2] and windows[0][2] == pytest.approx(windows[1][2], rel=1e-5)
+    assert torch.allclose(grads[0], grads[1], rtol=1e-4, atol=1e-6)

@@ -2,19 +2,17 @@
 
 Both answer ``chat(messages, tools, **kw) -> {"content": str | None, "tool_calls": [...]}`` with
 OpenAI-shaped tool calls (arguments as a JSON string), so the agent loop never knows which it has.
-``LocalModel`` renders with the template the model was trained with, generates with transformers
-and reads calls with the template's own parser; ``stream`` gives the same reply as OpenAI-style
-deltas while it is generated.
+``LocalModel`` renders with the template the model was trained with, generates with the serving
+engine (as `tooltune api` and `tooltune eval` do) and reads calls with the template's own parser;
+``stream`` gives the same reply as OpenAI-style deltas while it is generated.
 """
 from __future__ import annotations
 
 import json
 import os
+import queue
 import threading
 from collections.abc import Iterator
-from concurrent import futures
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from tooltune.errors import UserError
@@ -33,47 +31,58 @@ def _tool_calls_from_assembled(calls: list[dict]) -> list[dict]:
 
 
 class LocalModel:
-    """A transformers model in this process that chats like an OpenAI endpoint.
+    """A model in this process that chats like an OpenAI endpoint: a client of the serving engine,
+    so `tooltune chat`, `tooltune eval` and `tooltune api` generate the same way.
 
     `model_or_path`: anything `tooltune.model.resolve_model` takes (registry name, folder, .gguf),
-    or an already loaded model (then pass `tokenizer` and `template`). `adapter`: a PEFT folder.
-    `template`: a tooltune template name; default: the adapter's, else the model's.
-    `strict_tools`: a call the model opens is held to the offered tools and their schemas, as
-    `tooltune api` holds it (see serve.constrain).
+    or an already loaded model (then pass `tokenizer` and `template`). `adapter`: a PEFT folder
+    (merged in, as `tooltune api --adapter` does). `template`: a tooltune template name; default:
+    the adapter's, else the model's. `strict_tools`: a call the model opens is held to the offered
+    tools and their schemas, as `tooltune api` holds it (see engine.constrain).
     """
 
     def __init__(self, model_or_path: Any, adapter: str | os.PathLike | None = None, template: str | None = None,
-                 *, tokenizer: Any = None, dtype: str = "auto", device: str = "cpu", strict_tools: bool = True):
+                 *, tokenizer: Any = None, dtype: str = "auto", device: str = "cpu", strict_tools: bool = True,
+                 max_batch: int = 4):
+        from tooltune.engine.runtime import ServedModel, load_served_model
         from tooltune.templates import get_template
 
         self.strict_tools = strict_tools
-
-        # One thread loads the model and runs every generation: the thread that owns torch's OpenMP
-        # workers decodes ~2x faster than a second one would (see serve.engine.Engine).
-        self._torch_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tooltune-model")
+        self._engine = None
         if isinstance(model_or_path, (str, os.PathLike)):
-            from tooltune.model.loader import load_model, load_tokenizer, template_name_for
+            # One thread loads the model and then runs the engine's loop: the thread that owns
+            # torch's OpenMP workers decodes ~2x faster than a second one would (engine.engine.Engine).
+            box: queue.Queue = queue.Queue()
 
-            adapter_path = Path(adapter).expanduser() if adapter else None
-            template = template or template_name_for(model_or_path, adapter_path)
-            from tooltune.serve.packed_linear import pack_linear_layers
-            from tooltune.serve.runtime import use_half_weights
+            def own_the_model() -> None:
+                try:
+                    served = load_served_model(model_or_path, adapter=adapter, template=template, dtype=dtype,
+                                               device=device, max_batch=max_batch)
+                except BaseException as e:  # noqa: BLE001 - raised in the caller's thread below
+                    box.put(e)
+                    return
+                served.engine.run(ready=lambda: box.put(served))
 
-            def load():
-                model = load_model(model_or_path, dtype=dtype, adapter=adapter_path, device=device)
-                if not use_half_weights(model, "auto"):  # loaded for chatting only: the server's weights
-                    pack_linear_layers(model)
-                return model
-
-            self.model = self._torch_thread.submit(load).result()
-            self.tokenizer = tokenizer or load_tokenizer(model_or_path, padding_side="left")
+            threading.Thread(target=own_the_model, name="tooltune-model", daemon=True).start()
+            got = box.get()
+            if isinstance(got, BaseException):
+                raise got
+            self.served: ServedModel | None = got
+            self._engine = got.engine
+            self.model, self.tokenizer, self.template = got.engine.model, got.tokenizer, got.template
             self.name = str(model_or_path)
         else:
             if tokenizer is None or template is None:
                 raise UserError("LocalModel(model_object) needs tokenizer= and template=")
+            self.served = None
             self.model, self.tokenizer, self.name = model_or_path, tokenizer, type(model_or_path).__name__
-        self.template = get_template(template)
-        self.model.eval()
+            self.template = get_template(template)
+            self.model.eval()
+
+    def close(self) -> None:
+        """Stop the engine's loop (a daemon thread: ending the process needs no close)."""
+        if self._engine is not None:
+            self._engine.shutdown()
 
     # ------------------------------------------------------------ generation
 
@@ -82,86 +91,58 @@ class LocalModel:
 
         return stop_token_ids(self.tokenizer, self.template)
 
-    def _stops(self) -> list[str | None]:
-        return [*self.template.stop_words, self.tokenizer.eos_token]
+    @property
+    def engine(self):
+        """The serving engine this model generates with (built on first use for a model object)."""
+        if self._engine is None:
+            from tooltune.engine.engine import Engine
+
+            from tooltune.templates.render import stop_strings
+
+            self._engine = Engine(self.model, self.tokenizer, stop_token_ids=self.stop_ids(),
+                                  stop_strings=stop_strings(self.tokenizer, self.template), max_batch=4).start()
+        return self._engine
 
     def generate_text(self, messages: list[dict], tools: list[dict] | None = None, *,
                       max_new_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0,
                       cancel: threading.Event | None = None) -> Iterator[str]:
-        """The reply's text as it is generated, stop words removed."""
-        import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
-
-        from tooltune.evaluate.toolcall import cut_at_stop
+        """The reply's text as it is generated, stop words removed; `cancel` (or closing the
+        iterator: Ctrl-C, /reset) ends the generation."""
+        from tooltune.engine.types import SamplingParams
         from tooltune.templates.render import render_prompt
 
         prompt = render_prompt(self.tokenizer, self.template, messages, tools)
-        enc = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.model.device)
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=False, timeout=600)
-        stop_flag: threading.Event = cancel or threading.Event()
-
-        class _Cancelled(StoppingCriteria):  # lets a closed stream (Ctrl-C, /reset) end generation early
-            def __call__(self, input_ids, scores, **kw) -> bool:
-                return stop_flag.is_set()
-
-        sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 \
-            else {"do_sample": False}
-        if tools and self.strict_tools and (held := self._strict_calls(tools, enc["input_ids"].shape[1])):
-            sampling["logits_processor"] = [held]
-        kwargs = dict(**enc, max_new_tokens=max_new_tokens, streamer=streamer, eos_token_id=self.stop_ids(),
-                      pad_token_id=self.tokenizer.pad_token_id, stopping_criteria=StoppingCriteriaList([_Cancelled()]),
-                      **sampling)
-        errors: list[BaseException] = []
-
-        def work() -> None:
-            try:
-                with torch.no_grad():
-                    self.model.generate(**kwargs)  # type: ignore[operator]
-            except BaseException as e:  # noqa: BLE001 - re-raised in the consumer's thread below
-                errors.append(e)
-                streamer.end()
-
-        done = self._torch_thread.submit(work)
-        text, sent = "", 0
+        ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        params = SamplingParams(max_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
+        constraint = self._strict_calls(tools) if tools and self.strict_tools else None
+        handle = self.engine.submit(ids, params, constraint=constraint, blocking=True)
         try:
-            for piece in streamer:
-                text += piece
-                visible = cut_at_stop(text, self._stops())
-                if len(visible) > sent:
-                    yield visible[sent:]
-                    sent = len(visible)
-                if len(visible) < len(text):  # a stop word arrived: nothing after it is the reply
-                    stop_flag.set()
+            for out in handle:
+                if out.finish_reason == "abort" and not handle.cancelled.is_set():
+                    raise UserError("generation failed in the engine (its log says why)")
+                if out.text:
+                    yield out.text
+                if cancel is not None and cancel.is_set():
+                    break
         finally:
-            stop_flag.set()
-            futures.wait([done])
-        if errors:
-            raise errors[0]
+            handle.cancel()  # a no-op once the reply has ended
 
-    def _strict_calls(self, tools: list[dict], prompt_len: int):
-        """A logits processor holding calls to `tools` (one sequence: chat generates one reply);
-        None where the template has no fixed text opening its calls, or a schema cannot compile:
-        then the reply is free, as without strict tools."""
-        from transformers import LogitsProcessor
+    def _strict_calls(self, tools: list[dict]):
+        """The grammar holding a reply's calls to `tools`; None where the template has no fixed
+        text opening its calls, or a schema cannot compile: then the reply is free, as without
+        strict tools."""
+        from tooltune.engine.constrain import grammar_compiler, strict_tool_call_constraint
 
-        from tooltune.serve.constrain import grammar_compiler, strict_tool_call_constraint
-
-        head = self.model.get_output_embeddings()
-        width = getattr(head, "out_features", None) or head.weight.shape[0]
+        if self.served is not None:
+            compiler = self.served.compiler()
+        else:
+            head = self.model.get_output_embeddings()
+            width = getattr(head, "out_features", None) or head.weight.shape[0]
+            compiler = grammar_compiler(self.tokenizer, width, self.stop_ids())
         try:
-            constraint = strict_tool_call_constraint(grammar_compiler(self.tokenizer, width, self.stop_ids()),
-                                                     self.template, tools).make()
+            return strict_tool_call_constraint(compiler, self.template, tools).make()
         except UserError:
             return None
-
-        class _Grammar(LogitsProcessor):
-            def __call__(self, input_ids, scores):
-                if input_ids.shape[1] > prompt_len:      # the token sampled last step
-                    constraint.accept(int(input_ids[0, -1]))
-                constraint.apply(scores[0])
-                return scores
-
-        return _Grammar()
 
     def stream(self, messages: list[dict], tools: list[dict] | None = None, **kwargs: Any) -> Iterator[dict]:
         """OpenAI-style deltas: {"content": ...} and {"tool_calls": [...]} (names, then arguments in pieces)."""

@@ -76,6 +76,15 @@ def run(messages: list[dict] | str, tools: Sequence[Callable] | Mapping[str, Cal
     if max_steps < 1:
         raise UserError(f"max_steps must be at least 1, got {max_steps}")
     chat: ChatClient = as_client(client, model)
+    try:
+        return _run(chat, messages, tools, max_steps, on_message, gen_kwargs)
+    finally:
+        if client is None:  # the model this call loaded: its engine's thread ends with it
+            chat.close()  # type: ignore[attr-defined]
+
+
+def _run(chat: ChatClient, messages: list[dict] | str, tools, max_steps: int, on_message: OnMessage | None,
+         gen_kwargs: dict) -> AgentResult:
     schemas, functions = tools_from_functions(tools)
     history = [{"role": "user", "content": messages}] if isinstance(messages, str) else [dict(m) for m in messages]
 

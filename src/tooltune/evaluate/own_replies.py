@@ -60,9 +60,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def own_replies(model, tokenizer, template, prompts: list[list[dict]], max_new_tokens: int = 256,
                 temperature: float = 0.0, seed: int = 42, batch_size: int = 32) -> list[str | None]:
     """The model's reply to each prompt (messages), None where it was cut at `max_new_tokens`."""
-    from tooltune.serve.engine import Engine
-    from tooltune.serve.half_linear import serving_linear_layers
-    from tooltune.serve.types import SamplingParams
+    from tooltune.engine.engine import Engine
+    from tooltune.kernels.half_linear import serving_linear_layers
+    from tooltune.engine.types import SamplingParams
     from tooltune.templates.render import render_prompt, stop_token_ids
 
     ids = [tokenizer(render_prompt(tokenizer, template, p, None), add_special_tokens=False)["input_ids"]

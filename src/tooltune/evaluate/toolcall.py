@@ -119,10 +119,10 @@ def generate_replies(model, tokenizer, template: Template, cases: list[Case], ma
     once), ended at the template's stop words: what `tooltune api` would answer. `strict_tools`:
     a call the model opens is held to the offered tools and their schemas, as `tooltune api`
     holds it by default (None: where the template can; True: fail where it cannot; False: off)."""
-    from tooltune.serve.engine import Engine
-    from tooltune.serve.half_linear import serving_linear_layers
-    from tooltune.serve.types import SamplingParams
-    from tooltune.templates.render import stop_token_ids
+    from tooltune.engine.engine import Engine
+    from tooltune.kernels.half_linear import serving_linear_layers
+    from tooltune.engine.types import SamplingParams
+    from tooltune.templates.render import stop_strings, stop_token_ids
 
     prompts = [tokenizer(render_prompt(tokenizer, template, c.messages, c.tools), add_special_tokens=False)["input_ids"]
                for c in cases]
@@ -132,6 +132,7 @@ def generate_replies(model, tokenizer, template: Template, cases: list[Case], ma
     try:
         with serving_linear_layers(model):  # the server's weights; the model's own stay put
             engine = Engine(model, tokenizer, stop_token_ids=stop_token_ids(tokenizer, template),
+                            stop_strings=stop_strings(tokenizer, template),
                             max_batch=batch_size, max_waiting=max(len(prompts), 1))
             constraints = (_strict_constraints(engine, tokenizer, template, cases, required=strict_tools is True)
                            if strict_tools is not False else None)
@@ -140,7 +141,7 @@ def generate_replies(model, tokenizer, template: Template, cases: list[Case], ma
                                           constraints)
     finally:
         model.train(was_training)
-    return [cut_at_stop(r, [*template.stop_words, tokenizer.eos_token]) for r in replies]
+    return replies
 
 
 def _strict_constraints(engine, tokenizer, template: Template, cases: list[Case], required: bool) -> list:
@@ -148,7 +149,7 @@ def _strict_constraints(engine, tokenizer, template: Template, cases: list[Case]
     opens the template's calls, a schema xgrammar cannot compile) the case is free, unless
     `required` (strict_tools=true), which fails instead, as `tooltune api --strict-tools true`."""
     from tooltune.errors import UserError
-    from tooltune.serve.constrain import grammar_compiler, strict_tool_call_constraint
+    from tooltune.engine.constrain import grammar_compiler, strict_tool_call_constraint
 
     head = engine.model.get_output_embeddings()
     compiler = grammar_compiler(tokenizer, getattr(head, "out_features", None) or head.weight.shape[0],
@@ -179,11 +180,6 @@ def reply_budget(tokenizer, template: Template, case: Case, floor: int) -> int:
               "tool_calls": [tool_call(n, a, new_call_id(str(i))) for i, (n, a) in enumerate(case.expected)]}
     conv = Conversation([*case.messages, answer], tools=case.tools)
     return max(floor, encode(tokenizer, template, conv, loss_on="last").n_trained + 8)
-
-
-def cut_at_stop(text: str, stops: list[str | None]) -> str:
-    cut = min([i for s in stops if s and (i := text.find(s)) >= 0], default=len(text))
-    return text[:cut]
 
 
 def evaluate_toolcalls(model, tokenizer, template: Template, convs: list[Conversation], limit: int = 40,

@@ -32,7 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tooltune.conversation import call_id_factory
 from tooltune.errors import UserError
 from tooltune.serve.protocol import ChatCompletionRequest, Prepared, RequestError, SamplingDefaults, prepare
-from tooltune.serve.types import EngineFull, Output
+from tooltune.engine.types import EngineFull, Output
 from tooltune.templates.parsers import StreamingParser, ToolParser, assemble, get_parser
 from tooltune.templates.render import render_prompt
 
@@ -306,15 +306,15 @@ def create_app(served, api_key: str | None = None, limits: Limits | None = None,
         field = "response_format" if prep.response_format is not None and not prep.constrains_calls else "tools"
         try:
             if prep.constrains_calls:
-                from tooltune.serve.constrain import tool_call_constraint
+                from tooltune.engine.constrain import tool_call_constraint
                 factory = tool_call_constraint(served.compiler(), served.template, prep.tools, prep.tool_choice,
                                                prep.parallel_tool_calls)
             elif prep.strict_calls(strict_tools):
-                from tooltune.serve.constrain import strict_tool_call_constraint
+                from tooltune.engine.constrain import strict_tool_call_constraint
                 factory = strict_tool_call_constraint(served.compiler(), served.template, prep.tools,
                                                       prep.parallel_tool_calls)
             elif prep.response_format is not None:
-                from tooltune.serve.constrain import json_constraint
+                from tooltune.engine.constrain import json_constraint
                 factory, parse = json_constraint(served.compiler(), prep.response_format["schema"]), False
         except UserError as e:
             raise RequestError(str(e), field) from None

@@ -122,7 +122,7 @@ def cmd_api(args) -> int:
     torch.set_num_threads(1)
 
     from tooltune.serve.app import Limits, create_app
-    from tooltune.serve.runtime import load_served_model
+    from tooltune.engine.runtime import load_served_model
 
     served = load_served_model(
         cfg.model_name_or_path, adapter=cfg.adapter_name_or_path, loras=loras,
@@ -167,7 +167,7 @@ def sampling_defaults(cfg: ApiConfig, model_defaults: dict[str, float]):
 def _can_hold_calls(served, required: bool) -> bool:
     """Whether the template's calls can be held to the tools' schemas in `auto` mode; with
     `required` (strict_tools=true) a template that cannot fails here, not per request."""
-    from tooltune.serve.constrain import strict_tool_call_constraint
+    from tooltune.engine.constrain import strict_tool_call_constraint
 
     try:
         strict_tool_call_constraint(served.compiler(), served.template, [{"type": "function", "function": {"name": "f"}}])

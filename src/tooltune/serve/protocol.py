@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tooltune.conversation import (DataError, check_text, join_text_parts, new_call_id, normalize_tool,
                                    parse_arguments)
-from tooltune.serve.types import SamplingParams
+from tooltune.engine.types import SamplingParams
 
 MAX_N = 8
 MAX_STOP = 4
@@ -266,57 +266,33 @@ def _tool_choice(req: ChatCompletionRequest, tools: list[dict]) -> str | dict:
     return {"type": "function", "function": {"name": name}}
 
 
-_TYPES = {"object", "array", "string", "number", "integer", "boolean", "null"}
-_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
-_SCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
-_SCHEMA_ONE = ("items", "additionalProperties", "not", "if", "then", "else", "contains", "propertyNames",
-               "additionalItems", "unevaluatedProperties", "unevaluatedItems")
+_TYPES = ("object", "array", "string", "number", "integer", "boolean", "null")
 
 
-def check_schema(schema: Any, where: str, top: bool = False, depth: int = 0) -> None:
-    """Raise RequestError unless `schema` is structurally a JSON Schema (an object schema if `top`)."""
-    if isinstance(schema, bool) and not top:
-        return
-    if not isinstance(schema, dict):
+def check_schema(schema: Any, where: str, top: bool = False) -> None:
+    """Raise RequestError unless `schema` is a JSON Schema (by its `$schema`, else draft 2020-12:
+    jsonschema checks it against the meta-schema), and the schema of an object if `top` (a tool's
+    parameters). The error names the place inside the schema, e.g. `...parameters.properties.x`."""
+    import jsonschema
+    from jsonschema.exceptions import best_match
+
+    if not isinstance(schema, dict) and not (isinstance(schema, bool) and not top):
         raise RequestError("not a JSON Schema: a schema must be a JSON object", where)
-    if depth > 48:
-        raise RequestError("the JSON Schema is nested too deeply", where)
-    kind = schema.get("type")
-    if kind is not None:
-        kinds = kind if isinstance(kind, list) else [kind]
-        if not kinds or any(not isinstance(k, str) or k not in _TYPES for k in kinds):
-            raise RequestError(f"not a JSON Schema: type must be one of {', '.join(sorted(_TYPES))}",
-                               f"{where}.type")
-        if top and "object" not in kinds:
-            raise RequestError("a tool's parameters must be the JSON Schema of an object (type \"object\")",
-                               f"{where}.type")
-    for key in _SCHEMA_MAPS:
-        if key in schema:
-            value = schema[key]
-            if not isinstance(value, dict):
-                raise RequestError(f"not a JSON Schema: {key} must be an object of schemas", f"{where}.{key}")
-            for name, sub in value.items():
-                check_schema(sub, f"{where}.{key}.{name}", depth=depth + 1)
-    for key in _SCHEMA_LISTS:
-        if key in schema:
-            value = schema[key]
-            if not isinstance(value, list) or not value:
-                raise RequestError(f"not a JSON Schema: {key} must be a non-empty array of schemas",
-                                   f"{where}.{key}")
-            for i, sub in enumerate(value):
-                check_schema(sub, f"{where}.{key}[{i}]", depth=depth + 1)
-    for key in _SCHEMA_ONE:
-        if key in schema:
-            value = schema[key]
-            subs = value if key in ("items", "additionalItems") and isinstance(value, list) else [value]
-            for sub in subs:
-                check_schema(sub, f"{where}.{key}", depth=depth + 1)
-    required = schema.get("required")
-    if required is not None and (not isinstance(required, list) or
-                                 not all(isinstance(r, str) for r in required)):
-        raise RequestError("not a JSON Schema: required must be an array of property names", f"{where}.required")
-    if "enum" in schema and not isinstance(schema["enum"], list):
-        raise RequestError("not a JSON Schema: enum must be an array", f"{where}.enum")
+    validator = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    try:
+        error = best_match(validator(validator.META_SCHEMA).iter_errors(schema))
+    except RecursionError:
+        raise RequestError("the JSON Schema is nested too deeply", where) from None
+    if error is not None:
+        path = list(error.absolute_path)
+        at = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+        reason = (f"type must be one of {', '.join(_TYPES)}" if path[-1:] == ["type"] or path[-2:-1] == ["type"]
+                  else error.message)
+        raise RequestError(f"not a JSON Schema: {reason}", where + at)
+    kind = schema.get("type") if isinstance(schema, dict) else None
+    if top and kind is not None and "object" not in (kind if isinstance(kind, list) else [kind]):
+        raise RequestError("a tool's parameters must be the JSON Schema of an object (type \"object\")",
+                           f"{where}.type")
 
 
 def _response_format(rf: ResponseFormat | None) -> dict | None:

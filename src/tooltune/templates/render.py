@@ -99,3 +99,9 @@ def stop_token_ids(tokenizer, template: Template) -> list[int]:
         if isinstance(tid, int) and tid != tokenizer.unk_token_id and tid not in ids:
             ids.append(tid)
     return ids
+
+
+def stop_strings(tokenizer, template: Template) -> tuple[str, ...]:
+    """The template's stop words that are not one token: generation ends at their text instead."""
+    ids = set(stop_token_ids(tokenizer, template))
+    return tuple(w for w in template.stop_words if w and tokenizer.convert_tokens_to_ids(w) not in ids)

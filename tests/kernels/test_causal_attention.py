@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tooltune.train import causal_attention as ca
+from tooltune.kernels import causal_attention as ca
 
 
 def _qkv(n: int, heads: int = 3, dim: int = 16, seed: int = 0):

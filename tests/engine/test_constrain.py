@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from tooltune.errors import UserError
-from tooltune.serve.constrain import (grammar_compiler, json_constraint, loops, strict_tool_call_constraint,
+from tooltune.engine.constrain import (grammar_compiler, json_constraint, loops, strict_tool_call_constraint,
                                        tool_call_constraint)
 from tooltune.templates.parsers import get_parser
 from tooltune.templates.registry import get_template

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from tooltune.train.causal_attention import causal_attention
+from tooltune.kernels.causal_attention import causal_attention
 
 NAME = "tooltune_packed"
 

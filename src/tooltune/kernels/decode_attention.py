@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from tooltune.serve.kernels import library, unavailable_reason
+from tooltune.kernels.build import library, unavailable_reason
 
 
 def usable(queries_per_row: int, dtype: torch.dtype, device: torch.device, head_dim: int, groups: int) -> bool:

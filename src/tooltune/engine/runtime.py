@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from tooltune.errors import UserError
-from tooltune.serve.engine import Engine
-from tooltune.serve.packed_linear import pack_linear_layers
+from tooltune.engine.engine import Engine
+from tooltune.kernels.packed_linear import pack_linear_layers
 from tooltune.templates import Template, get_template
-from tooltune.templates.render import stop_token_ids
+from tooltune.templates.render import stop_strings, stop_token_ids
 
 
 @dataclass
@@ -40,7 +40,7 @@ class ServedModel:
         """The grammar compiler for constrained decoding, built on first use (a second or so)."""
         if self._compiler is None:
             try:
-                from tooltune.serve.constrain import grammar_compiler
+                from tooltune.engine.constrain import grammar_compiler
             except ImportError as e:
                 raise UserError(f"constrained decoding (tool_choice required or named, response_format) needs "
                                 f"xgrammar: pip install 'tooltune[serve]' ({e})") from None
@@ -86,6 +86,7 @@ def load_served_model(model: str | os.PathLike, *, adapter: str | None = None, l
         pack_linear_layers(net)  # decode-shaped matmuls ~1.8x faster; fp32 all the same
     tokenizer = load_tokenizer(model, padding_side="left")
     engine = Engine(net, tokenizer, stop_token_ids=stop_token_ids(tokenizer, template_obj),
+                    stop_strings=stop_strings(tokenizer, template_obj),
                     max_model_len=max_model_len, max_batch=max_batch, max_waiting=max_waiting,
                     prefix_cache_tokens=prefix_cache_tokens, multi_adapter=bool(names),
                     speculative=speculative, chunk_tokens=prefill_chunk_tokens, threads=engine_threads)
@@ -96,11 +97,11 @@ def load_served_model(model: str | os.PathLike, *, adapter: str | None = None, l
 
 
 def use_half_weights(net, cpu_weights: str) -> bool:
-    """fp16 weights with fp32 math (serve/half_linear.py) for an fp32 model on a CPU: `auto` where
+    """fp16 weights with fp32 math (kernels/half_linear.py) for an fp32 model on a CPU: `auto` where
     the kernel builds here, `fp16` or an error saying why not, `fp32` never."""
     import torch
 
-    from tooltune.serve.half_linear import KernelUnavailable, halve_linear_layers
+    from tooltune.kernels.half_linear import KernelUnavailable, halve_linear_layers
 
     if cpu_weights not in ("auto", "fp16", "fp32"):
         raise UserError(f"cpu_weights {cpu_weights!r}: use auto, fp16 or fp32")

@@ -1,7 +1,7 @@
 """IncrementalDetokenizer: the same text as decoding the whole reply, a few tokens at a time."""
 import pytest
 
-from tooltune.serve.detokenize import IncrementalDetokenizer
+from tooltune.engine.detokenize import IncrementalDetokenizer
 
 TEXT = ("Hello world!  The weather in Zürich is 12 °C 🌦️, 东京 is 18 °C, 龘 𓀀 ꙮ.\n"
         '<tool_call>\n{"name": "get_weather", "arguments": {"city": "São Paulo"}}\n</tool_call> ' * 3)

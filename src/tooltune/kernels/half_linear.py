@@ -18,7 +18,7 @@ EPYC), all matmuls of one decode step: one row 19.1 ms (the fp32 bmm path) -> ~1
   nothing (bf16 -> fp16 is exact inside fp16's range). A weight past fp16's range keeps fp32.
 - Memory: the fp32 weights go, except a tied LM head's (the input embedding still reads it).
 
-Built with the other serving kernels (see kernels.py). Without a compiler or AVX2, serving keeps
+Built with the other serving kernels (see build.py). Without a compiler or AVX2, serving keeps
 fp32 weights.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ import types
 
 import torch
 
-from tooltune.serve.kernels import KernelUnavailable, library, unavailable_reason
+from tooltune.kernels.build import KernelUnavailable, library, unavailable_reason
 
 __all__ = ["KernelUnavailable", "half_linear", "half_linear_layers", "half_weight", "halve_linear_layers",
            "serving_linear_layers", "to_panels", "unavailable_reason"]

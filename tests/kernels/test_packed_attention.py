@@ -6,7 +6,7 @@ import copy
 import pytest
 import torch
 
-from tooltune.train import packed_attention
+from tooltune.kernels import packed_attention
 
 
 def _tiny(kind: str):

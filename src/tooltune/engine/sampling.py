@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from tooltune.serve.types import Constraint, SamplingParams
+from tooltune.engine.types import Constraint, SamplingParams
 
 
 def sample_next(logits: torch.Tensor, params: list[SamplingParams], generators: list[torch.Generator | None],

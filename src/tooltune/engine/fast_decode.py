@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from tooltune.serve.decode_attention import decode_attention, usable
-from tooltune.serve.half_linear import half_linear, half_weight
-from tooltune.serve.kv_cache import SlotCache
+from tooltune.kernels.decode_attention import decode_attention, usable
+from tooltune.kernels.half_linear import half_linear, half_weight
+from tooltune.engine.kv_cache import SlotCache
 
 # Decoder layers whose forward is exactly: x += attn(norm1(x)); x += mlp(norm2(x)), with a plain
 # rotary q/k/v attention (optional biases) and a gated SiLU MLP.
@@ -175,9 +175,9 @@ class _Projection:
     """One decode-step matmul: a linear layer, or several that read the same input (q/k/v,
     gate/up) fused into one weight, with the output sizes to split it back.
 
-    fp16 weights (serve/half_linear.py, the server's default on AVX2) go through that kernel at
+    fp16 weights (kernels/half_linear.py, the server's default on AVX2) go through that kernel at
     every row count. With fp32 weights, several rows go through oneDNN's packed weights
-    (serve/packed_linear.py), and one row goes through
+    (kernels/packed_linear.py), and one row goes through
     the plain weight cut into one block of output rows per core, as one bmm: oneDNN and MKL run a
     one-row product on a single core (~12 GB/s of weights here), bmm gives each core its own block
     (~20 GB/s). Measured side by side on SmolLM2 (2-core AVX2, fp32): a one-row decode step
@@ -188,7 +188,7 @@ class _Projection:
         self.linears, self.sizes = linears, [m.out_features for m in linears]
         self.weight = self.bias = self.packed = self.half = None
         halves = [half_weight(m) for m in linears]
-        if all(h is not None for h in halves):  # fp16 weights (serve/half_linear.py): every row count
+        if all(h is not None for h in halves):  # fp16 weights (kernels/half_linear.py): every row count
             self.half = halves[0] if len(halves) == 1 else _fuse(linears, halves)
             self.bias = _fused_bias(linears)
             self.parts = 0

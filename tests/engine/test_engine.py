@@ -8,9 +8,9 @@ import time
 import pytest
 import torch
 
-from tooltune.serve.engine import Engine
-from tooltune.serve.kv_cache import SlotCache
-from tooltune.serve.types import EngineFull, SamplingParams
+from tooltune.engine.engine import Engine
+from tooltune.engine.kv_cache import SlotCache
+from tooltune.engine.types import EngineFull, SamplingParams
 
 QUESTIONS = ["What's the weather in Paris?", "Tell me a joke about cats.", "What is 2+2?",
              "Write a haiku about rain.", "Who are you?", "Name three colors."]
@@ -158,6 +158,12 @@ def test_stop_strings_length_and_cancel(engine, prompts):
     assert last.finish_reason == "stop" and word not in cut and full.startswith(cut)
     _, last = _text(engine.submit(prompts[3], SamplingParams(max_tokens=3, temperature=0)))
     assert last.finish_reason == "length" and last.completion_tokens == 3
+
+    # the template's stop words that are not one token end every reply the same way
+    model, tok = engine.model, engine.tokenizer
+    worded = Engine(model, tok, stop_token_ids=sorted(engine.stop_token_ids), stop_strings=(word,), max_batch=2)
+    assert worded.generate_all([prompts[3]], SamplingParams(max_tokens=30, temperature=0), with_reasons=True) == \
+        [(cut, "stop")]
 
     handle = engine.submit(prompts[0], SamplingParams(max_tokens=500, temperature=0))
     first = next(iter(handle))
@@ -313,7 +319,7 @@ def _random_adapter(base_path, folder, seed: int):
 def test_several_lora_adapters_in_one_batch(smollm2_path, prompts, tmp_path):
     """Each request names its adapter; mixed in one batch, each row gets exactly its own model."""
     from tooltune.model.loader import load_tokenizer
-    from tooltune.serve.runtime import load_served_model
+    from tooltune.engine.runtime import load_served_model
     from tooltune.templates import get_template
 
     singles = {}

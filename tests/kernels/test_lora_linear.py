@@ -6,7 +6,7 @@ import copy
 import pytest
 import torch
 
-from tooltune.train.lora_kernel import _plain_lora, use_lora_kernel
+from tooltune.kernels.lora_linear import _plain_lora, use_lora_kernel
 
 
 def _tiny(kind: str, **lora):
@@ -65,7 +65,7 @@ def test_what_the_kernel_leaves_to_peft():
                                              (600, 256, 48),   # forward adds the term, backward folds
                                              (100, 32, 300)])  # neither; a reduction too short to split
 def test_both_ways_of_adding_the_low_rank_term_give_the_reference_gradients(rows, n_in, n_out):
-    from tooltune.train.lora_kernel import _LoraLinear, _merge_pays
+    from tooltune.kernels.lora_linear import _LoraLinear, _merge_pays
 
     threads = torch.get_num_threads()
     torch.set_num_threads(2)  # the row-split reductions run on 2+ threads

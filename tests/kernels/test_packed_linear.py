@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tooltune.serve.packed_linear import can_pack, pack_linear_layers, packed_linear_layers, unpack_linear_layers
+from tooltune.kernels.packed_linear import can_pack, pack_linear_layers, packed_linear_layers, unpack_linear_layers
 
 pytestmark = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="this torch build has no oneDNN")
 

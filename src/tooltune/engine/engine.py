@@ -24,14 +24,14 @@ from dataclasses import dataclass, field
 
 import torch
 
-from tooltune.serve.detokenize import IncrementalDetokenizer
-from tooltune.serve.fast_decode import PrefillChunk, build_fast_decoder
-from tooltune.serve.kv_cache import SlotCache
-from tooltune.serve.prefix_cache import PrefixCache
-from tooltune.serve.sampling import sample_next
-from tooltune.serve.types import Constraint, EngineFull, EngineStats, Output, SamplingParams
+from tooltune.engine.detokenize import IncrementalDetokenizer
+from tooltune.engine.fast_decode import PrefillChunk, build_fast_decoder
+from tooltune.engine.kv_cache import SlotCache
+from tooltune.engine.prefix_cache import PrefixCache
+from tooltune.engine.sampling import sample_next
+from tooltune.engine.types import Constraint, EngineFull, EngineStats, Output, SamplingParams
 
-log = logging.getLogger("tooltune.serve")
+log = logging.getLogger("tooltune.engine")
 
 
 class RequestHandle:
@@ -111,12 +111,14 @@ class Engine:
     (`torch.set_num_threads(1)` before loading) and gives the engine's thread `threads`.
     """
 
-    def __init__(self, model, tokenizer, *, stop_token_ids: list[int], max_model_len: int | None = None,
+    def __init__(self, model, tokenizer, *, stop_token_ids: list[int], stop_strings: tuple[str, ...] = (),
+                 max_model_len: int | None = None,
                  max_batch: int = 32, max_waiting: int = 256, prefix_cache_tokens: int = 16384,
                  prefill_budget: int = 2048, multi_adapter: bool = False, speculative: bool = True,
                  draft_tokens: int = 4, chunk_tokens: int = 512, threads: int | None = None):
         self.model, self.tokenizer = model, tokenizer
         self.stop_token_ids = set(stop_token_ids)
+        self.stop_strings = tuple(stop_strings)  # end every reply, as a request's own `stop` does
         cfg = getattr(model.config, "text_config", None) or model.config
         self.max_model_len = int(max_model_len or getattr(cfg, "max_position_embeddings", 4096))
         self.max_batch, self.max_waiting, self.prefill_budget = max_batch, max_waiting, prefill_budget
@@ -154,11 +156,26 @@ class Engine:
     # ----------------------------------------------------------- public
 
     def start(self) -> Engine:
-        if self._thread is None:
-            self._stop.clear()  # a shut-down engine starts again (a new request calls start)
-            self._thread = threading.Thread(target=self._loop, name="tooltune-engine", daemon=True)
-            self._thread.start()
+        """Run the loop on a thread of its own (`run` runs it in the caller's)."""
+        with self._lock:
+            if self._thread is None:
+                self._stop.clear()  # a shut-down engine starts again (a new request calls start)
+                self._thread = threading.Thread(target=self._loop, name="tooltune-engine", daemon=True)
+                self._thread.start()
         return self
+
+    def run(self, ready=None) -> None:
+        """The loop in the calling thread, until `shutdown`; `ready()` is called once requests may
+        be submitted. A thread that loaded the model and runs the loop decodes at the speed of the
+        thread that owns torch's OpenMP team (see the class docstring): `LocalModel` does that."""
+        with self._lock:
+            if self._thread is not None:
+                raise RuntimeError("the engine's loop is already running")
+            self._stop.clear()
+            self._thread = threading.current_thread()
+        if ready is not None:
+            ready()
+        self._loop()
 
     def shutdown(self) -> None:
         self._stop.set()
@@ -168,15 +185,16 @@ class Engine:
             self._thread = None
 
     def submit(self, prompt_ids: list[int], params: SamplingParams, *, constraint: Constraint | None = None,
-               adapter: str | None = None, start: bool = True) -> RequestHandle:
-        """Queue a request; raises EngineFull when too many are waiting. Thread-safe."""
+               adapter: str | None = None, start: bool = True, blocking: bool = False) -> RequestHandle:
+        """Queue a request; raises EngineFull when too many are waiting. Thread-safe. The handle is
+        iterated with `async for` when submitted inside an event loop, unless `blocking`."""
         try:  # here, not in the engine's thread: a request it cannot read would be lost there
             prompt = [int(t) for t in prompt_ids]
         except (TypeError, ValueError):
             raise TypeError(f"prompt_ids: a list of token ids, not {type(prompt_ids).__name__} "
                             "(apply_chat_template returns a dict unless told return_dict=False)") from None
         try:
-            loop = asyncio.get_running_loop()
+            loop = None if blocking else asyncio.get_running_loop()
         except RuntimeError:
             loop = None
         handle = RequestHandle(self, loop)
@@ -574,12 +592,13 @@ class Engine:
                 finish = "length"
         text = seq.detok.final(seq.generated) if finish else seq.detok.update(seq.generated)
         visible = text
-        if seq.params.stop:  # a stop string ends the reply before any other reason would
-            hits = [i for i in (text.find(s) for s in seq.params.stop if s) if i >= 0]
+        stops = (*seq.params.stop, *self.stop_strings) if self.stop_strings else seq.params.stop
+        if stops:  # a stop string ends the reply before any other reason would
+            hits = [i for i in (text.find(s) for s in stops if s) if i >= 0]
             if hits:
                 visible, finish = text[:min(hits)], "stop"
         if finish is None:
-            visible = _holding_back(visible, seq.params.stop)
+            visible = _holding_back(visible, stops)
         delta = visible[seq.text_sent:] if len(visible) > seq.text_sent else ""
         seq.text_sent = max(seq.text_sent, len(visible))
         if delta or finish:

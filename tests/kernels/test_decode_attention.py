@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tooltune.serve.decode_attention import decode_attention, usable
-from tooltune.serve.kernels import unavailable_reason
+from tooltune.kernels.decode_attention import decode_attention, usable
+from tooltune.kernels.build import unavailable_reason
 
 pytestmark = pytest.mark.skipif(unavailable_reason() is not None, reason=f"kernels: {unavailable_reason()}")
 

@@ -6,11 +6,11 @@ import copy
 import pytest
 import torch
 
-from tooltune.serve.engine import _cache_keyword
-from tooltune.serve.fast_decode import build_fast_decoder
-from tooltune.serve.kv_cache import SlotCache
-from tooltune.serve.packed_linear import pack_linear_layers
-from tooltune.serve.runtime import quantize_linear_layers
+from tooltune.engine.engine import _cache_keyword
+from tooltune.engine.fast_decode import build_fast_decoder
+from tooltune.engine.kv_cache import SlotCache
+from tooltune.kernels.packed_linear import pack_linear_layers
+from tooltune.engine.runtime import quantize_linear_layers
 
 THREADS = torch.get_num_threads()
 
@@ -100,7 +100,7 @@ def test_prompt_chunks_inside_decode_steps_match_transformers_prefill(smol_pair)
     those of steps without the chunks."""
     from transformers import DynamicCache
 
-    from tooltune.serve.fast_decode import PrefillChunk
+    from tooltune.engine.fast_decode import PrefillChunk
 
     stock, packed, tok = smol_pair
     fast = build_fast_decoder(packed)
@@ -200,7 +200,7 @@ def test_int8_decode_steps_follow_transformers(smollm2_path, monkeypatch):
     (the C++ kernel's differences flip roundings too); fp32 tests cover it.
     Free-running greedy decoding can't be compared token for token, for the same reason."""
     from tooltune.model.loader import load_model, load_tokenizer
-    from tooltune.serve import fast_decode
+    from tooltune.engine import fast_decode
 
     monkeypatch.setattr(fast_decode, "usable", lambda *args: False)
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from tooltune.errors import UserError
-from tooltune.serve import half_linear as hl
-from tooltune.serve import kernels
-from tooltune.serve.half_linear import half_linear, half_linear_layers, half_weight, halve_linear_layers, to_panels
+from tooltune.kernels import half_linear as hl
+from tooltune.kernels import build as kernels
+from tooltune.kernels.half_linear import half_linear, half_linear_layers, half_weight, halve_linear_layers, to_panels
 
 pytestmark = pytest.mark.skipif(hl.unavailable_reason() is not None, reason=f"kernel: {hl.unavailable_reason()}")
 
@@ -125,8 +125,8 @@ def test_served_replies_do_not_depend_on_batching(smollm2_path):
     each reply alone is the same as inside a batch of four, and the fp32 weights are gone. The model
     is loaded in fp32 explicitly: `dtype auto` picks bf16 on CPUs with native bf16 (AVX512-BF16,
     AMX), and the fp16-weight path only applies to an fp32 model."""
-    from tooltune.serve.runtime import load_served_model
-    from tooltune.serve.types import SamplingParams
+    from tooltune.engine.runtime import load_served_model
+    from tooltune.engine.types import SamplingParams
 
     served = load_served_model(str(smollm2_path), dtype="fp32", speculative=False)
     engine, tok = served.engine, served.tokenizer
@@ -151,7 +151,7 @@ def test_served_replies_do_not_depend_on_batching(smollm2_path):
 
 def test_cpu_weights_setting(smollm2_path, monkeypatch, capsys):
     from tooltune.model.loader import load_model
-    from tooltune.serve.runtime import use_half_weights
+    from tooltune.engine.runtime import use_half_weights
 
     model = load_model(str(smollm2_path), dtype="fp32")
     assert use_half_weights(model, "fp32") is False and half_weight(model.lm_head) is None
