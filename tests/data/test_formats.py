@@ -9,7 +9,7 @@ import pytest
 from tooltune.data.formats import (
     convert_row, detect_format, from_alpaca, from_openai, from_sharegpt, parse_tools,
 )
-from tooltune.conversation import DataError
+from tooltune.conversation import DataError, new_call_id
 
 SHARED = Path(__file__).parents[2].parent / "shared" / "data"
 GLAIVE = {"messages": "conversations", "tools": "tools"}
@@ -53,7 +53,7 @@ def test_glaive_rows_convert(name: str) -> None:
         for m in conv.messages:
             for c in m.get("tool_calls", []):
                 assert isinstance(c["function"]["arguments"], dict)
-                assert c["id"].startswith(f"call_{i}_")
+                assert c["id"] in {new_call_id(f"row {i}:{n}") for n in range(64)}
         assert all(t["type"] == "function" for t in conv.tools)
     if name.startswith("glaive_toolcall_en"):
         assert bad == {}
@@ -72,7 +72,7 @@ def test_glaive_first_row_shape() -> None:
     call_msg, tool_msg = conv.messages[3], conv.messages[4]
     assert call_msg["tool_calls"][0]["function"] == {
         "name": "search_recipes", "arguments": {"ingredients": ["chicken", "bell peppers", "rice"]}}
-    assert tool_msg["tool_call_id"] == call_msg["tool_calls"][0]["id"] == "call_0_0"
+    assert tool_msg["tool_call_id"] == call_msg["tool_calls"][0]["id"] == new_call_id("row 0:0")
     assert tool_msg["name"] == "search_recipes"
     assert conv.tools[0]["function"]["name"] == "search_recipes"
 
@@ -106,7 +106,7 @@ def test_gpt_text_merged_with_function_call() -> None:
     conv = from_sharegpt(row, row_index=7)
     assert [m["role"] for m in conv.messages] == ["user", "assistant", "tool", "assistant"]
     assert conv.messages[1]["content"] == "Let me check."
-    assert conv.messages[1]["tool_calls"][0]["id"] == "call_7_0"
+    assert conv.messages[1]["tool_calls"][0]["id"] == new_call_id("row 7:0")
 
 
 def test_parallel_calls_with_list_observation_split() -> None:
@@ -115,10 +115,10 @@ def test_parallel_calls_with_list_observation_split() -> None:
              ("observation", [{"temp": 20}, "12:00"]), ("gpt", "20C; noon"))
     conv = from_sharegpt(row, row_index=3)
     calls = conv.messages[1]["tool_calls"]
-    assert [c["id"] for c in calls] == ["call_3_0", "call_3_1"]
+    assert [c["id"] for c in calls] == [new_call_id("row 3:0"), new_call_id("row 3:1")]
     tools = conv.messages[2:4]
     assert [(t["tool_call_id"], t["name"], t["content"]) for t in tools] == [
-        ("call_3_0", "get_weather", '{"temp": 20}'), ("call_3_1", "get_time", "12:00")]
+        (new_call_id("row 3:0"), "get_weather", '{"temp": 20}'), (new_call_id("row 3:1"), "get_time", "12:00")]
 
 
 def test_parallel_calls_with_consecutive_observations() -> None:
@@ -126,7 +126,7 @@ def test_parallel_calls_with_consecutive_observations() -> None:
              ("function_call", [call("get_weather", city="Paris"), call("get_weather", city="Rome")]),
              ("observation", "20C"), ("observation", "25C"), ("gpt", "20C and 25C"))
     conv = from_sharegpt(row)
-    assert [m.get("tool_call_id") for m in conv.messages[2:4]] == ["call_0_0", "call_0_1"]
+    assert [m.get("tool_call_id") for m in conv.messages[2:4]] == [new_call_id("row 0:0"), new_call_id("row 0:1")]
 
 
 def test_parallel_calls_single_unsplittable_observation() -> None:
@@ -277,8 +277,8 @@ def test_openai_legacy_function_role_and_missing_ids() -> None:
         {"role": "function", "name": "get_weather", "content": "20C"},
         {"role": "assistant", "content": "20C"})
     conv = from_openai(row, row_index=5)
-    assert conv.messages[1]["tool_calls"][0]["id"] == "call_5_0"
-    assert conv.messages[2] == {"role": "tool", "tool_call_id": "call_5_0", "name": "get_weather",
+    assert conv.messages[1]["tool_calls"][0]["id"] == new_call_id("row 5:0")
+    assert conv.messages[2] == {"role": "tool", "tool_call_id": new_call_id("row 5:0"), "name": "get_weather",
                                 "content": "20C"}
 
 

@@ -177,23 +177,23 @@ def test_stop_strings_length_and_cancel(engine, prompts):
 
 def test_a_request_cancelled_mid_prefill_frees_its_place(smol, prompts):
     """A client that hangs up while its prompt is still being computed, chunk by chunk, is gone
-    before the next step, and the engine goes on with the others."""
+    before the next step, and the engine goes on with the others. Driven by `step()`, one at a time."""
     model, tok = smol
     engine = Engine(model, tok, stop_token_ids=_stops(tok), chunk_tokens=16, prefix_cache_tokens=0)
-    engine._thread = threading.current_thread()  # driven by hand: one step at a time
     params = SamplingParams(max_tokens=4, temperature=0)
-    leaving, staying = engine.submit(prompts[0], params), engine.submit(prompts[1], params)
+    leaving = engine.submit(prompts[0], params, start=False)
+    staying = engine.submit(prompts[1], params, start=False)
     with torch.inference_mode():
-        engine._admit()
-        engine._decode_step()
-        assert len(engine._prefilling) == 2 and engine._prefilling[0].keys[0].shape[-2] == 16
+        assert engine.step()
+        assert engine.stats().running == 2 and engine.stats().extra["chunked_prefill_tokens"] == 16
         leaving.cancel()
-        engine._drop_cancelled()
-        assert engine._prefilling == [engine._prefilling[0]] and engine._prefilling[0].handle is staying
-        while engine._prefilling or engine._running:
-            engine._decode_step()
+        assert engine.step() and engine.stats().running == 1  # the next step has it gone
+        steps = 2
+        while engine.step():
+            steps += 1
     assert "".join(o.text for o in staying) == _generate_greedy(model, tok, prompts[1:2], 4)[0]
-    assert engine.stats().running == 0
+    assert engine.stats().running == 0 and not engine.step()
+    assert steps > len(prompts[1]) // 16  # the prompt took a chunk a step
 
 
 def test_an_engine_answers_again_after_shutdown(engine, prompts):

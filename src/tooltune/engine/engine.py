@@ -225,7 +225,7 @@ class Engine:
         if inline:
             try:
                 with torch.inference_mode():
-                    while self._step():
+                    while self.step():
                         pass
             finally:
                 self._abort_all()  # a failed step: the rest of the requests end, marked "abort"
@@ -254,7 +254,7 @@ class Engine:
         while not self._stop.is_set():
             try:
                 with torch.inference_mode():
-                    if not self._step():
+                    if not self.step():
                         self._wakeup.wait(timeout=0.5)
                         self._wakeup.clear()
             except Exception:  # noqa: BLE001 - one bad step must not kill the server: fail its requests
@@ -262,8 +262,11 @@ class Engine:
                 self._abort_running()
         self._abort_all()
 
-    def _step(self) -> bool:
-        """Admit what fits and run one decode step; False when there was nothing to run."""
+    def step(self) -> bool:
+        """One turn of the loop, for a caller that drives the engine itself (tests, `generate_all`):
+        drop cancelled requests, admit what fits, run one decode step for the whole batch (with
+        prefill chunks of newcomers). False when there was nothing to run. Call it from one thread
+        only, and only while the engine's own loop is not running."""
         self._drop_cancelled()
         self._admit()
         if not (self._running or self._prefilling):
