@@ -27,7 +27,7 @@ import torch
 from tooltune.engine.detokenize import IncrementalDetokenizer
 from tooltune.engine.fast_decode import PrefillChunk, build_fast_decoder
 from tooltune.engine.kv_cache import SlotCache
-from tooltune.engine.prefix_cache import PrefixCache
+from tooltune.engine.prefix_cache import CachedPrefix, PrefixCache
 from tooltune.engine.sampling import sample_next
 from tooltune.engine.types import Constraint, EngineFull, EngineStats, Output, SamplingParams
 
@@ -340,7 +340,7 @@ class Engine:
                 if not self._waiting:
                     return
                 seq = self._waiting[0]
-            keys, values, reused = self.prefix_cache.lookup(seq.prompt, seq.adapter)
+            keys, values, reused = self.prefix_cache.lookup(seq.prompt, seq.adapter)  # a CachedPrefix
             if any(_common_prefix(seq.prompt, other.prompt) > reused + 32 for other in self._prefilling):
                 return  # a prompt in progress will leave a longer prefix to reuse: wait for it
             with self._lock:
@@ -388,19 +388,19 @@ class Engine:
                 self._running.append(seq)
             seq.keys, seq.values = [], []  # the cache row (and the prefix cache) hold them now
 
-    def _take_group(self, room: int, budget: int) -> list:
-        """Waiting requests to prefill together, each with its prefix-cache hit (keys, values, n)."""
+    def _take_group(self, room: int, budget: int) -> list[tuple[_Sequence, CachedPrefix]]:
+        """Waiting requests to prefill together, each with its prefix-cache hit."""
         group, longest, real = [], 0, 0
         while len(group) < room:
             with self._lock:
                 if not self._waiting:
                     break
                 seq = self._waiting[0]
-            reuse = self.prefix_cache.lookup(seq.prompt, seq.adapter)
-            new = len(seq.prompt) - reuse[2]
+            hit = self.prefix_cache.lookup(seq.prompt, seq.adapter)
+            new = len(seq.prompt) - hit.tokens
             if group:
                 padded = (len(group) + 1) * max(longest, new)
-                shares = any(_common_prefix(seq.prompt, g.prompt) > reuse[2] + 32 for g, _ in group)
+                shares = any(_common_prefix(seq.prompt, g.prompt) > hit.tokens + 32 for g, _ in group)
                 # Stop at: too much padding, the budget, or a prefix a group member is about to cache.
                 if padded > 1.25 * (real + new) + 32 or real + new > budget or shares:
                     break
@@ -408,7 +408,7 @@ class Engine:
                 if not self._waiting or self._waiting[0] is not seq:
                     break
                 self._waiting.popleft()
-            group.append((seq, reuse))
+            group.append((seq, hit))
             longest, real = max(longest, new), real + new
         return group
 
@@ -427,7 +427,7 @@ class Engine:
             return None
         return [s.adapter if s.adapter in self.adapter_names else "__base__" for s in seqs]
 
-    def _prefill(self, group: list) -> None:
+    def _prefill(self, group: list[tuple[_Sequence, CachedPrefix]]) -> None:
         """Run the prompts (minus cached prefixes) as one left-padded batch; sample each first
         token; join the decode batch. Row i is [pad | cached prefix_i | pad | new tokens_i]: the
         holes are masked and positions are explicit, so every row computes exactly its own prompt."""
@@ -435,19 +435,21 @@ class Engine:
 
         started = time.perf_counter()
         seqs = [seq for seq, _ in group]
-        reused = [r[2] for _, r in group]
+        hits = [hit for _, hit in group]
+        reused = [hit.tokens for hit in hits]
         news = [len(seq.prompt) - n for seq, n in zip(seqs, reused)]
         n, past, width = len(seqs), max(reused), max(news)
         cache = DynamicCache()
         if past:
+            longest = max(hits, key=lambda hit: hit.tokens)
             for layer in range(self.cache.n_layers):
-                k0 = group[reused.index(past)][1][0][layer]
+                k0 = longest.keys[layer]  # [1, kv_heads, tokens, head_dim]
                 k = k0.new_zeros(n, k0.shape[1], past, k0.shape[3])
                 v = torch.zeros_like(k)
-                for i, (_, (keys, values, p)) in enumerate(group):
-                    if p:
-                        k[i, :, past - p:] = keys[layer][0]
-                        v[i, :, past - p:] = values[layer][0]
+                for i, hit in enumerate(hits):  # right-aligned: every row's prefix ends at `past`
+                    if hit.tokens:
+                        k[i, :, past - hit.tokens:] = hit.keys[layer][0]
+                        v[i, :, past - hit.tokens:] = hit.values[layer][0]
                 cache.update(k, v, layer)
         ids = torch.zeros(n, width, dtype=torch.long)
         pos = torch.zeros(n, width, dtype=torch.long)

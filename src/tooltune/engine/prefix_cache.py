@@ -8,10 +8,18 @@ entries go first once the total passes `max_tokens`.
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import NamedTuple
 
 import torch
 
 MIN_REUSE = 16  # shorter matches are not worth a copy
+
+
+class CachedPrefix(NamedTuple):
+    """A prompt prefix's keys and values, one ``[1, kv_heads, tokens, head_dim]`` tensor a layer."""
+    keys: list[torch.Tensor]
+    values: list[torch.Tensor]
+    tokens: int  # 0: nothing cached
 
 
 class PrefixCache:
@@ -21,10 +29,10 @@ class PrefixCache:
         self._tokens = 0
         self.hits = 0  # prompts that used a cached prefix (counted by the engine when it does)
 
-    def lookup(self, prompt: list[int], adapter: str | None) -> tuple[list, list, int]:
-        """(keys, values, n): the cached state of prompt[:n]; n < len(prompt) so one token is left to run."""
+    def lookup(self, prompt: list[int], adapter: str | None) -> CachedPrefix:
+        """The cached state of prompt[:n]; n < len(prompt) so one token is left to run."""
         if not self._entries or self.max_tokens <= 0:
-            return [], [], 0
+            return CachedPrefix([], [], 0)
         ids = torch.tensor(prompt)
         best, best_key = 0, None
         for key, (entry_ids, _, _) in self._entries.items():
@@ -37,10 +45,10 @@ class PrefixCache:
                 best, best_key = n, key
         best = min(best, len(prompt) - 1)
         if best < MIN_REUSE:
-            return [], [], 0
+            return CachedPrefix([], [], 0)
         self._entries.move_to_end(best_key)
         _, keys, values = self._entries[best_key]
-        return [k[:, :, :best] for k in keys], [v[:, :, :best] for v in values], best
+        return CachedPrefix([k[:, :, :best] for k in keys], [v[:, :, :best] for v in values], best)
 
     def store(self, prompt: list[int], adapter: str | None, keys: list, values: list) -> None:
         if len(prompt) > self.max_tokens:
