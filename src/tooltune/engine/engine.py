@@ -220,7 +220,7 @@ class Engine:
         each = params if isinstance(params, list) else [params] * len(prompts)
         held = constraints if constraints is not None else [None] * len(prompts)
         inline = self._thread is None
-        handles = [self.submit(p, ps, constraint=c, start=not inline)
+        handles = [self.submit(p, ps, constraint=c, start=not inline, blocking=True)
                    for p, ps, c in zip(prompts, each, held, strict=True)]
         if inline:
             try:
