@@ -97,10 +97,7 @@ class LocalModel:
         if self._engine is None:
             from tooltune.engine.engine import Engine
 
-            from tooltune.templates.render import stop_strings
-
-            self._engine = Engine(self.model, self.tokenizer, stop_token_ids=self.stop_ids(),
-                                  stop_strings=stop_strings(self.tokenizer, self.template), max_batch=4).start()
+            self._engine = Engine.for_template(self.model, self.tokenizer, self.template, max_batch=4).start()
         return self._engine
 
     def generate_text(self, messages: list[dict], tools: list[dict] | None = None, *,

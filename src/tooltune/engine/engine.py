@@ -153,6 +153,15 @@ class Engine:
                        "draft_tokens": 0, "draft_accepted": 0, "chunked_prefill_tokens": 0}
         self._seeds = itertools.count(int(time.time() * 1000) % (2**31))
 
+    @classmethod
+    def for_template(cls, model, tokenizer, template, **kwargs) -> Engine:
+        """An engine whose replies end where the template's turns end: EOS and the stop words
+        that are one token by id, the others as text. What api, eval, chat and generate use."""
+        from tooltune.templates.render import stop_strings, stop_token_ids
+
+        return cls(model, tokenizer, stop_token_ids=stop_token_ids(tokenizer, template),
+                   stop_strings=stop_strings(tokenizer, template), **kwargs)
+
     # ----------------------------------------------------------- public
 
     def start(self) -> Engine:

@@ -10,7 +10,6 @@ from tooltune.errors import UserError
 from tooltune.engine.engine import Engine
 from tooltune.kernels.packed_linear import pack_linear_layers
 from tooltune.templates import Template, get_template
-from tooltune.templates.render import stop_strings, stop_token_ids
 
 
 @dataclass
@@ -85,11 +84,10 @@ def load_served_model(model: str | os.PathLike, *, adapter: str | None = None, l
     elif not use_half_weights(net, cpu_weights):
         pack_linear_layers(net)  # decode-shaped matmuls ~1.8x faster; fp32 all the same
     tokenizer = load_tokenizer(model, padding_side="left")
-    engine = Engine(net, tokenizer, stop_token_ids=stop_token_ids(tokenizer, template_obj),
-                    stop_strings=stop_strings(tokenizer, template_obj),
-                    max_model_len=max_model_len, max_batch=max_batch, max_waiting=max_waiting,
-                    prefix_cache_tokens=prefix_cache_tokens, multi_adapter=bool(names),
-                    speculative=speculative, chunk_tokens=prefill_chunk_tokens, threads=engine_threads)
+    engine = Engine.for_template(net, tokenizer, template_obj, max_model_len=max_model_len, max_batch=max_batch,
+                                 max_waiting=max_waiting, prefix_cache_tokens=prefix_cache_tokens,
+                                 multi_adapter=bool(names), speculative=speculative,
+                                 chunk_tokens=prefill_chunk_tokens, threads=engine_threads)
     base = served_name or (adapter_path.name if adapter_path else Path(str(model)).name)
     gen = net.generation_config.to_diff_dict() if getattr(net, "generation_config", None) is not None else {}
     sampling = {k: float(gen[k]) for k in ("temperature", "top_p") if isinstance(gen.get(k), (int, float))}

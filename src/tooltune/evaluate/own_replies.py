@@ -63,7 +63,7 @@ def own_replies(model, tokenizer, template, prompts: list[list[dict]], max_new_t
     from tooltune.engine.engine import Engine
     from tooltune.kernels.half_linear import serving_linear_layers
     from tooltune.engine.types import SamplingParams
-    from tooltune.templates.render import render_prompt, stop_token_ids
+    from tooltune.templates.render import render_prompt
 
     ids = [tokenizer(render_prompt(tokenizer, template, p, None), add_special_tokens=False)["input_ids"]
            for p in prompts]
@@ -71,8 +71,7 @@ def own_replies(model, tokenizer, template, prompts: list[list[dict]], max_new_t
               for i in range(len(ids))]
     model.eval()
     with serving_linear_layers(model):
-        engine = Engine(model, tokenizer, stop_token_ids=stop_token_ids(tokenizer, template),
-                        max_batch=batch_size, max_waiting=max(len(ids), 1))
+        engine = Engine.for_template(model, tokenizer, template, max_batch=batch_size, max_waiting=max(len(ids), 1))
         results = engine.generate_all(ids, params, with_reasons=True)
     return [text.strip() if reason == "stop" and text.strip() else None for text, reason in results]
 

@@ -122,7 +122,6 @@ def generate_replies(model, tokenizer, template: Template, cases: list[Case], ma
     from tooltune.engine.engine import Engine
     from tooltune.kernels.half_linear import serving_linear_layers
     from tooltune.engine.types import SamplingParams
-    from tooltune.templates.render import stop_strings, stop_token_ids
 
     prompts = [tokenizer(render_prompt(tokenizer, template, c.messages, c.tools), add_special_tokens=False)["input_ids"]
                for c in cases]
@@ -131,9 +130,8 @@ def generate_replies(model, tokenizer, template: Template, cases: list[Case], ma
     model.eval()
     try:
         with serving_linear_layers(model):  # the server's weights; the model's own stay put
-            engine = Engine(model, tokenizer, stop_token_ids=stop_token_ids(tokenizer, template),
-                            stop_strings=stop_strings(tokenizer, template),
-                            max_batch=batch_size, max_waiting=max(len(prompts), 1))
+            engine = Engine.for_template(model, tokenizer, template, max_batch=batch_size,
+                                         max_waiting=max(len(prompts), 1))
             constraints = (_strict_constraints(engine, tokenizer, template, cases, required=strict_tools is True)
                            if strict_tools is not False else None)
             # decodes in this thread (the engine's own thread is never started)
