@@ -48,7 +48,7 @@ class LocalModel:
         from tooltune.templates import get_template
 
         self.strict_tools = strict_tools
-        self._engine = None
+        self._served: ServedModel | None = None  # built on first use for a model object
         if isinstance(model_or_path, (str, os.PathLike)):
             # One thread loads the model and then runs the engine's loop: the thread that owns
             # torch's OpenMP workers decodes ~2x faster than a second one would (engine.engine.Engine).
@@ -67,22 +67,20 @@ class LocalModel:
             got = box.get()
             if isinstance(got, BaseException):
                 raise got
-            self.served: ServedModel | None = got
-            self._engine = got.engine
+            self._served = got
             self.model, self.tokenizer, self.template = got.engine.model, got.tokenizer, got.template
             self.name = str(model_or_path)
         else:
             if tokenizer is None or template is None:
                 raise UserError("LocalModel(model_object) needs tokenizer= and template=")
-            self.served = None
             self.model, self.tokenizer, self.name = model_or_path, tokenizer, type(model_or_path).__name__
             self.template = get_template(template)
             self.model.eval()
 
     def close(self) -> None:
         """Stop the engine's loop (a daemon thread: ending the process needs no close)."""
-        if self._engine is not None:
-            self._engine.shutdown()
+        if self._served is not None:
+            self._served.engine.shutdown()
 
     # ------------------------------------------------------------ generation
 
@@ -92,13 +90,20 @@ class LocalModel:
         return stop_token_ids(self.tokenizer, self.template)
 
     @property
-    def engine(self):
-        """The serving engine this model generates with (built on first use for a model object)."""
-        if self._engine is None:
+    def served(self):
+        """The model as the engine serves it (built on first use for a model object)."""
+        if self._served is None:
             from tooltune.engine.engine import Engine
+            from tooltune.engine.runtime import ServedModel
 
-            self._engine = Engine.for_template(self.model, self.tokenizer, self.template, max_batch=4).start()
-        return self._engine
+            engine = Engine.for_template(self.model, self.tokenizer, self.template, max_batch=4).start()
+            self._served = ServedModel(engine, self.tokenizer, self.template, self.name)
+        return self._served
+
+    @property
+    def engine(self):
+        """The serving engine this model generates with."""
+        return self.served.engine
 
     def generate_text(self, messages: list[dict], tools: list[dict] | None = None, *,
                       max_new_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0,
@@ -128,16 +133,10 @@ class LocalModel:
         """The grammar holding a reply's calls to `tools`; None where the template has no fixed
         text opening its calls, or a schema cannot compile: then the reply is free, as without
         strict tools."""
-        from tooltune.engine.constrain import grammar_compiler, strict_tool_call_constraint
+        from tooltune.engine.constrain import strict_tool_call_constraint
 
-        if self.served is not None:
-            compiler = self.served.compiler()
-        else:
-            head = self.model.get_output_embeddings()
-            width = getattr(head, "out_features", None) or head.weight.shape[0]
-            compiler = grammar_compiler(self.tokenizer, width, self.stop_ids())
         try:
-            return strict_tool_call_constraint(compiler, self.template, tools).make()
+            return strict_tool_call_constraint(self.served.compiler(), self.template, tools).make()
         except UserError:
             return None
 
