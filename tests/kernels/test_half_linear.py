@@ -37,6 +37,25 @@ def test_kernel_is_the_fp16_weights_product_and_batch_invariant(rows, n_out):
         torch.testing.assert_close(half_linear(x, panels[16:]), out[:, 16:], atol=0, rtol=0)  # out: no bias
 
 
+@pytest.mark.skipif(hl.unavailable_reason() is None and not kernels.library().half_linear_has_avx512(),
+                    reason="this CPU has no AVX-512")
+@pytest.mark.parametrize("rows", [2, 11, 12, 13, 25, 61, 133])   # 12-row blocks, 60-row tiles, tails
+def test_avx512_rows_are_the_avx2_bits(rows):
+    """Several rows on AVX-512 (12-row blocks, two panels a task) sum each output in the AVX2
+    path's order: the same bits, so a reply does not change with the CPU's vector width."""
+    gen = torch.Generator().manual_seed(rows)
+    x, w, b = torch.randn(rows, 100, generator=gen), (torch.randn(48, 100, generator=gen) * 0.05).half(), torch.randn(48)
+    panels = to_panels(w)
+    wide = half_linear(x, panels, b)
+    lib = kernels.library()
+    was = lib.half_linear_use_avx512(0)
+    try:
+        narrow = half_linear(x, panels, b)
+    finally:
+        lib.half_linear_use_avx512(was)
+    assert was == 1 and torch.equal(wide, narrow)
+
+
 def test_kernel_rejects_inputs_it_cannot_read():
     w = to_panels(torch.zeros(16, 8))
     with pytest.raises(ValueError, match="fp32"):
@@ -122,13 +141,12 @@ def test_context_manager_leaves_the_fp32_model_as_it_was(smol):
 
 def test_served_replies_do_not_depend_on_batching(smollm2_path):
     """fp16 weights through the engine (fused projections, chunked prefill, a thread of its own):
-    each reply alone is the same as inside a batch of four, and the fp32 weights are gone. The model
-    is loaded in fp32 explicitly: `dtype auto` picks bf16 on CPUs with native bf16 (AVX512-BF16,
-    AMX), and the fp16-weight path only applies to an fp32 model."""
+    each reply alone is the same as inside a batch of four, and the fp32 weights are gone. The path
+    is asked for by name: `dtype auto` takes whichever path is fastest on this CPU."""
     from tooltune.engine.runtime import load_served_model
     from tooltune.engine.types import SamplingParams
 
-    served = load_served_model(str(smollm2_path), dtype="fp32", speculative=False)
+    served = load_served_model(str(smollm2_path), cpu_weights="fp16", speculative=False)
     engine, tok = served.engine, served.tokenizer
     assert engine.fast is not None and engine.fast.gate_up[0].half is not None
     assert engine.fast.qkv[0].half.shape == (576 + 2 * 192, 576)
@@ -149,25 +167,28 @@ def test_served_replies_do_not_depend_on_batching(smollm2_path):
     assert all(alone) and together == alone
 
 
-def test_cpu_weights_setting(smollm2_path, monkeypatch, capsys):
-    from tooltune.model.loader import load_model
-    from tooltune.engine.runtime import use_half_weights
+def test_cpu_weights_setting(smollm2_path, monkeypatch):
+    """An fp32 model asked for (dtype fp32): fp16 weights where the kernel builds, fp32 otherwise
+    (saying why), as asked with cpu_weights; engine/weights.py holds the dtype-auto choice."""
+    from tooltune.model.loader import load_model, load_tokenizer
+    from tooltune.engine.weights import place_weights
 
+    tok = load_tokenizer(str(smollm2_path))
     model = load_model(str(smollm2_path), dtype="fp32")
-    assert use_half_weights(model, "fp32") is False and half_weight(model.lm_head) is None
-    with pytest.raises(UserError, match="cpu_weights 'fp8'"):
-        use_half_weights(model, "fp8")
+    _, choice = place_weights(model, tok, "fp32", "fp32")
+    assert choice.weights == "fp32" and half_weight(model.lm_head) is None
     kernels._build.cache_clear()
     monkeypatch.setenv("CXX", "/nonexistent/g++")
     try:
-        assert use_half_weights(model, "auto") is False                 # falls back, and says why
-        assert "tooltune: fp32 weights (no C++ compiler" in capsys.readouterr().out
-        with pytest.raises(UserError, match="cpu_weights fp16: no C\\+\\+ compiler"):
-            use_half_weights(model, "fp16")
+        fallback = load_model(str(smollm2_path), dtype="fp32")
+        _, choice = place_weights(fallback, tok, "fp32")                  # falls back, and says why
+        assert choice.weights == "fp32" and half_weight(fallback.lm_head) is None
+        assert "no C++ compiler" in choice.describe()
+        with pytest.raises(UserError, match="cpu_weights fp16: not on this machine .no C\\+\\+ compiler"):
+            place_weights(fallback, tok, "fp32", "fp16")
     finally:
         kernels._build.cache_clear()
     monkeypatch.undo()
-    assert use_half_weights(model, "auto") is True and half_weight(model.lm_head) is not None
-    bf16 = load_model(str(smollm2_path), dtype="bf16")
-    with pytest.raises(UserError, match="fp32 model on a CPU"):
-        use_half_weights(bf16, "fp16")
+    model = load_model(str(smollm2_path), dtype="fp32")
+    _, choice = place_weights(model, tok, "fp32")
+    assert choice.weights == "fp16" and half_weight(model.lm_head) is not None

@@ -51,6 +51,30 @@ def test_mask_covers_assistant_turns_only(smol_tokenizer, name):
         assert text not in trained
 
 
+@pytest.mark.parametrize("name", ["chatml", "gemma", "llama3", "mistral"])
+def test_decisions_are_each_replys_first_token_and_the_one_after_each_call(smol_tokenizer, name):
+    """What decides a turn: its first token (text or a call), and after each call closes the
+    token that opens the next call or ends the reply; those tokens are all trained."""
+    t, conv = get_template(name), parallel_conv()
+    enc = encode(smol_tokenizer, t, conv)
+    assert all(m for m, d in zip(enc.mask, enc.decisions) if d)
+    firsts = [i for i, d in enumerate(enc.decisions) if d]
+    # three turns open; a site after which more follows or the reply ends: at least one more each
+    assert 4 <= len(firsts) <= 6
+    starts = [k for k, (m, prev) in enumerate(zip(enc.mask, [False] + enc.mask)) if m and not prev]
+    assert set(starts) <= set(firsts)
+    after_call = smol_tokenizer.decode([enc.ids[i] for i in firsts if i not in starts])
+    assert after_call.strip() != ""
+
+
+def test_chatml_decisions_read_as_the_choices_they_are(smol_tokenizer):
+    enc = encode(smol_tokenizer, get_template("chatml"), parallel_conv())
+    picked = [smol_tokenizer.decode([i]) for i, d in zip(enc.ids, enc.decisions) if d]
+    # "Checking both." opens turn 1 (text before the calls), then "<" opens call 2, "<|im_end|>" ends
+    # the turn after call 2; "Paris" and "You" open the text turns
+    assert picked == ["Che", "<", "<|im_end|>", "Paris", "You"]
+
+
 def test_chatml_trains_the_end_token_not_the_prompt(smol_tokenizer):
     enc = encode(smol_tokenizer, get_template("chatml"), parallel_conv())
     trained = [smol_tokenizer.convert_ids_to_tokens(i) for i, m in zip(enc.ids, enc.mask) if m]

@@ -34,6 +34,15 @@ def test_labels_never_cross_a_boundary():
     assert int(batch["n_tokens"]) == 5
 
 
+def test_decisions_follow_their_labels():
+    """A label's decision flag is its token's, shifted with it; never across a boundary."""
+    a = Encoded([5, 6, 7], [False, True, True], [False, True, False])
+    b = Encoded([8, 9], [True, True], [True, False])
+    batch = collate(pack([a, b], 10), pad_id=0)
+    assert batch["labels"].tolist() == [[6, 7, -100, 9, -100]]
+    assert batch["decisions"].tolist() == [[True, False, False, False, False]]   # 8 opens b: no label
+
+
 def test_padding_is_its_own_untrained_sequence():
     rows = pack([Encoded([1, 2, 3, 4], [False] + [True] * 3), Encoded([5, 6], [False, True])], 4)
     batch = collate(rows, pad_id=0)

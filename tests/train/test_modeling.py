@@ -47,3 +47,45 @@ def test_no_trained_token_gives_zero_loss_and_gradient():
     loss = head_cross_entropy(h, torch.randn(1000, 16), torch.zeros(0, dtype=torch.long))
     loss.backward()
     assert loss.item() == 0 and h.grad.shape == (0, 16)
+
+
+@pytest.mark.parametrize("cap", [None, 30.0])
+def test_token_weights_weigh_each_term_and_its_gradient(cap):
+    g = torch.Generator().manual_seed(2)
+    h = torch.randn(600, 32, generator=g, requires_grad=True)     # two chunks, as above
+    w = torch.randn(100_000, 32, generator=g) * 0.5
+    y = torch.randint(0, 100_000, (600,), generator=g)
+    tw = torch.where(torch.arange(600) % 7 == 0, 3.0, 1.0)
+    loss = head_cross_entropy(h, w, y, cap, tw)
+    loss.backward()
+    got = h.grad.clone()
+    h.grad = None
+    z = (h @ w.t()).float()
+    z = torch.tanh(z / cap) * cap if cap else z
+    ref = (F.cross_entropy(z, y, reduction="none") * tw).sum()
+    ref.backward()
+    assert loss.item() == pytest.approx(ref.item(), rel=1e-5) and loss.item() > reference(h, w, y, cap).item()
+    torch.testing.assert_close(got, h.grad, rtol=1e-4, atol=2e-5)
+
+
+def test_decision_weight_counts_the_deciding_tokens(smollm2_path):
+    """The deciding tokens (batching's `decisions`) weigh decision_weight in training; evaluation
+    stays plain cross-entropy."""
+    from tooltune.model.loader import load_model
+    from tooltune.train.modeling import TrainedTokensLoss
+
+    module = TrainedTokensLoss(load_model(str(smollm2_path), dtype="fp32"), decision_weight=4.0)
+    ids = torch.tensor([[1, 20, 30, 40, 50, 60, 70, 80]])
+    labels = torch.tensor([[-100, 30, 40, -100, -100, 70, 80, -100]])   # two spans: 30 and 70 open them
+    decisions = labels == torch.tensor([[0, 30, 0, 0, 0, 70, 0, 0]])
+    pos = torch.arange(8)[None]
+    with torch.no_grad():
+        plain, n = module.eval()(ids, pos, labels, decisions)
+        weighted, n2 = module.train()(ids, pos, labels, decisions)
+        lm = module.causal_lm()
+        logits = lm(input_ids=ids, position_ids=pos).logits[0].float()
+        keep = labels[0] != -100
+        terms = F.cross_entropy(logits[keep], labels[0][keep], reduction="none")
+    assert n == n2 == 4
+    assert plain.item() == pytest.approx(terms.mean().item(), rel=1e-4)
+    assert weighted.item() == pytest.approx((terms * torch.tensor([4.0, 1.0, 4.0, 1.0])).sum().item() / 4, rel=1e-4)

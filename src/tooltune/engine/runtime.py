@@ -8,7 +8,7 @@ from typing import Any
 
 from tooltune.errors import UserError
 from tooltune.engine.engine import Engine
-from tooltune.kernels.packed_linear import pack_linear_layers
+from tooltune.engine.weights import WeightsChoice, load_dtype, place_weights
 from tooltune.templates import Template, get_template
 
 
@@ -21,6 +21,7 @@ class ServedModel:
     adapters: dict[str, str] = field(default_factory=dict)  # served name -> adapter inside the model
     # temperature / top_p the model's generation_config.json sets (those it leaves at HF's defaults are not here)
     generation_defaults: dict[str, float] = field(default_factory=dict)
+    weights: WeightsChoice | None = None                  # how the CPU holds the weights, and why
     _compiler: Any = None
 
     @property
@@ -62,7 +63,7 @@ def load_served_model(model: str | os.PathLike, *, adapter: str | None = None, l
 
     adapter_path = Path(adapter).expanduser() if adapter else None
     template_obj = get_template(template or template_name_for(model, adapter_path))
-    net = load_model(model, dtype=dtype, adapter=adapter_path, device=device)
+    net = load_model(model, dtype=load_dtype(dtype, device, quantize), adapter=adapter_path, device=device)
     if adapter_path is not None and hasattr(net, "merge_and_unload"):
         net = net.merge_and_unload()
     names = {}
@@ -79,11 +80,11 @@ def load_served_model(model: str | os.PathLike, *, adapter: str | None = None, l
                 net.load_adapter(str(folder), adapter_name=name)
             names[name] = name
     net.eval()
-    if quantize:
-        net = quantize_linear_layers(net, quantize, bool(names))
-    elif not use_half_weights(net, cpu_weights):
-        pack_linear_layers(net)  # decode-shaped matmuls ~1.8x faster; fp32 all the same
     tokenizer = load_tokenizer(model, padding_side="left")
+    if quantize:
+        net, weights = quantize_linear_layers(net, quantize, bool(names)), WeightsChoice("int8", "quantize")
+    else:
+        net, weights = place_weights(net, tokenizer, dtype, cpu_weights)
     engine = Engine.for_template(net, tokenizer, template_obj, max_model_len=max_model_len, max_batch=max_batch,
                                  max_waiting=max_waiting, prefix_cache_tokens=prefix_cache_tokens,
                                  multi_adapter=bool(names), speculative=speculative,
@@ -91,32 +92,7 @@ def load_served_model(model: str | os.PathLike, *, adapter: str | None = None, l
     base = served_name or (adapter_path.name if adapter_path else Path(str(model)).name)
     gen = net.generation_config.to_diff_dict() if getattr(net, "generation_config", None) is not None else {}
     sampling = {k: float(gen[k]) for k in ("temperature", "top_p") if isinstance(gen.get(k), (int, float))}
-    return ServedModel(engine, tokenizer, template_obj, base, names, generation_defaults=sampling)
-
-
-def use_half_weights(net, cpu_weights: str) -> bool:
-    """fp16 weights with fp32 math (kernels/half_linear.py) for an fp32 model on a CPU: `auto` where
-    the kernel builds here, `fp16` or an error saying why not, `fp32` never."""
-    import torch
-
-    from tooltune.kernels.half_linear import KernelUnavailable, halve_linear_layers
-
-    if cpu_weights not in ("auto", "fp16", "fp32"):
-        raise UserError(f"cpu_weights {cpu_weights!r}: use auto, fp16 or fp32")
-    embedding = net.get_input_embeddings().weight
-    if cpu_weights == "fp32" or embedding.dtype != torch.float32 or embedding.device.type != "cpu":
-        if cpu_weights == "fp16":
-            raise UserError(f"cpu_weights fp16 is for an fp32 model on a CPU; this one is {embedding.dtype} "
-                            f"on {embedding.device.type} (set dtype fp32 and device cpu)")
-        return False
-    try:
-        halve_linear_layers(net)
-    except KernelUnavailable as e:
-        if cpu_weights == "fp16":
-            raise UserError(f"cpu_weights fp16: {e}") from None
-        print(f"tooltune: fp32 weights ({e})", flush=True)
-        return False
-    return True
+    return ServedModel(engine, tokenizer, template_obj, base, names, generation_defaults=sampling, weights=weights)
 
 
 def quantize_linear_layers(net, method: str, has_loras: bool):

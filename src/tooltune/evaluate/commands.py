@@ -73,7 +73,8 @@ def run_eval(cfg: EvalConfig, say=lambda msg: None) -> dict:
     from tooltune.data.loader import load_conversations
     from tooltune.evaluate.toolcall import evaluate_toolcalls, format_table
     from tooltune.fsutil import atomic_write_text
-    from tooltune.model.loader import load_merged, template_name_for
+    from tooltune.engine.weights import load_placed
+    from tooltune.model.loader import template_name_for
     from tooltune.templates import get_template
 
     if not cfg.model_name_or_path:
@@ -86,7 +87,9 @@ def run_eval(cfg: EvalConfig, say=lambda msg: None) -> dict:
     if not any(c.tools for c in convs):
         raise UserError(f"dataset {cfg.dataset!r}: no conversation offers tools, so there is no tool call to score")
     template = get_template(cfg.template or template_name_for(cfg.model_name_or_path, cfg.adapter_name_or_path))
-    model, tokenizer = load_merged(cfg.model_name_or_path, cfg.adapter_name_or_path, cfg.dtype, cfg.device)
+    # the weights path `tooltune api` takes with the same dtype (engine/weights.py), so eval scores its replies
+    model, tokenizer, weights = load_placed(cfg.model_name_or_path, cfg.adapter_name_or_path, cfg.dtype, cfg.device)
+    say(weights.describe())
     started = time.time()
     scores, records = evaluate_toolcalls(model, tokenizer, template, convs, limit=cfg.eval_toolcall_samples,
                                          max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size,

@@ -81,7 +81,8 @@ def generate_to_file(cfg: GenerateConfig) -> tuple[int, int, Path]:
     from tooltune.data.loader import load_conversations
     from tooltune.data.synth import write_conversations
     from tooltune.conversation import Conversation
-    from tooltune.model.loader import load_merged, template_name_for
+    from tooltune.engine.weights import load_placed
+    from tooltune.model.loader import template_name_for
     from tooltune.templates import get_template
 
     for key in ("model_name_or_path", "dataset", "save_path"):
@@ -96,7 +97,7 @@ def generate_to_file(cfg: GenerateConfig) -> tuple[int, int, Path]:
     if not prompts:
         raise UserError(f"dataset {cfg.dataset!r}: no conversation has a user turn to reply to")
     template = get_template(cfg.template or template_name_for(cfg.model_name_or_path, cfg.adapter_name_or_path))
-    model, tokenizer = load_merged(cfg.model_name_or_path, cfg.adapter_name_or_path, cfg.dtype, cfg.device)
+    model, tokenizer, _ = load_placed(cfg.model_name_or_path, cfg.adapter_name_or_path, cfg.dtype, cfg.device)
     replies = own_replies(model, tokenizer, template, prompts, cfg.max_new_tokens, cfg.temperature,
                           cfg.seed, cfg.batch_size)
     rows = [Conversation([*p, {"role": "assistant", "content": r}], [])

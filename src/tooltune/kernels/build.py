@@ -23,6 +23,8 @@ _PTR, _I64 = ctypes.c_void_p, ctypes.c_int64
 _SIGNATURES = {  # name: argument types (all return an int status)
     "half_linear": [_PTR] * 4 + [_I64] * 3 + [ctypes.c_int],
     "decode_attention": [_PTR] * 5 + [_I64] * 6 + [ctypes.c_float, ctypes.c_int],
+    "half_linear_use_avx512": [ctypes.c_int],   # returns the previous setting
+    "half_linear_has_avx512": [],
 }
 
 

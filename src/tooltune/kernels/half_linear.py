@@ -124,10 +124,13 @@ def half_linear_layers(model: torch.nn.Module):
 @contextlib.contextmanager
 def serving_linear_layers(model: torch.nn.Module):
     """fp16-weight layers, as `tooltune api` serves an fp32 model on a CPU, for the duration of the
-    block where the kernel runs here; the model as it is elsewhere. So an evaluation scores what
-    the server will answer. Yields how many layers changed."""
+    block where the kernel runs here; the model as it is elsewhere, and a model whose weights
+    were placed for serving already (engine/weights.py) as it is. So an evaluation in the middle
+    of training scores what the server would answer. Yields how many layers changed."""
     embedding = model.get_input_embeddings().weight
-    if embedding.dtype == torch.float32 and embedding.device.type == "cpu" and unavailable_reason() is None:
+    placed = any(half_weight(m) is not None or "_packed_weight" in m.__dict__ for m in model.modules())
+    if embedding.dtype == torch.float32 and embedding.device.type == "cpu" and unavailable_reason() is None \
+            and not placed:
         with half_linear_layers(model) as changed:
             yield changed
     else:

@@ -40,8 +40,9 @@ class ApiConfig:
     # int8: CPU weights in int8, ~0.95x (1 client) to ~1.1x (16) the fp16 default's tokens/s; lossy, and since
     # activation scales are per forward, a reply can change with what it is batched with
     quantize: str | None = None
-    # auto: an fp32 model on a CPU keeps its weights in fp16 and computes in fp32 (a C++ kernel,
-    # built once; decode steps 1.2-1.7x faster, products independent of batching); fp32: as loaded
+    # with dtype auto on a CPU: auto = the fastest path here, timed on the first start and cached
+    # (engine/weights.py): fp16 (fp32 math on fp16 weights, a C++ kernel; replies independent of
+    # batching; preferred within 10%), fp32 (oneDNN, prepacked) or bf16 (native bf16 CPUs only)
     cpu_weights: str = "auto"
     # sampling for a request that sets no temperature / top_p (LLaMA-Factory's generation keys):
     # these, else the model's generation_config.json, else LLaMA-Factory's 0.95 / 0.7; do_sample false: greedy
@@ -140,6 +141,8 @@ def cmd_api(args) -> int:
     print(f"tooltune api: serving {', '.join(served.names)} (template {served.template.name}"
           f"{', strict tools' if strict else ''}; unset sampling: {said}) on http://{cfg.host}:{cfg.port}/v1",
           flush=True)
+    if served.weights is not None:
+        print(f"tooltune api: {served.weights.describe()}", flush=True)
     try:
         uvicorn.run(app, host=cfg.host, port=int(cfg.port), log_level="warning")
     finally:

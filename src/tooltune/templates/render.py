@@ -25,6 +25,9 @@ class TemplateError(ValueError):
 class Encoded:
     ids: list[int]
     mask: list[bool]  # True where the token is trained
+    # True where a trained token decides what a reply does next: its first token (a call or
+    # text) and the first one after each call closes (another call, or the end)
+    decisions: list[bool] | None = None
 
     @property
     def n_trained(self) -> int:
@@ -68,21 +71,44 @@ def trained_char_spans(tokenizer, template: Template, conv: Conversation,
     return full, spans
 
 
+def decision_chars(text: str, spans: list[tuple[int, int]], template: Template) -> set[int]:
+    """Where, in each trained span, the reply decides what comes next: its first character, and
+    the first non-space one after each call site (read with the template's own parser) closes."""
+    from tooltune.templates.parsers import get_parser
+
+    parser = get_parser(template.parser)
+    out = set()
+    for start, end in spans:
+        out.add(start)
+        reply = text[start:end]
+        for call in parser.scan(reply):
+            if call.span is not None:            # a site's span ends past its closing text
+                after = call.span[1]
+                while after < len(reply) and reply[after].isspace():
+                    after += 1
+                out.add(start + after)
+    return out
+
+
 def encode(tokenizer, template: Template, conv: Conversation, loss_on: LossOn = "all",
            cutoff_len: int | None = None) -> Encoded:
-    """Token ids of the whole conversation and which of them are trained."""
+    """Token ids of the whole conversation, which of them are trained, and which of those decide."""
     text, spans = trained_char_spans(tokenizer, template, conv, loss_on)
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ids, offsets = enc["input_ids"], enc["offset_mapping"]
-    mask, s = [], 0
+    deciding = decision_chars(text, spans, template)
+    mask, decisions, s = [], [], 0
     for a, b in offsets:
         while s < len(spans) and spans[s][1] <= a:
             s += 1
         # A token is trained when it starts inside a trained span (special tokens have a == b).
-        mask.append(s < len(spans) and spans[s][0] <= a < spans[s][1])
+        trained = s < len(spans) and spans[s][0] <= a < spans[s][1]
+        mask.append(trained)
+        # a token that covers a deciding character decides (BPE may merge it with what precedes)
+        decisions.append(trained and any(c in deciding for c in range(a, max(b, a + 1))))
     if cutoff_len and len(ids) > cutoff_len:
-        ids, mask = ids[:cutoff_len], mask[:cutoff_len]
-    return Encoded(ids, mask)
+        ids, mask, decisions = ids[:cutoff_len], mask[:cutoff_len], decisions[:cutoff_len]
+    return Encoded(ids, mask, decisions)
 
 
 def render_prompt(tokenizer, template: Template, messages: list[Message],

@@ -32,6 +32,10 @@ class TrainConfig:
     neat_packing: bool = True            # packed rows never attend across conversations (always)
     train_on: Literal["all", "last", "tool_calls"] = "all"
     mask_history: bool = False           # LLaMA-Factory's name for train_on=last
+    # the loss weight of a reply's first token (call a tool or answer in text: one token that
+    # decides the turn, against dozens of argument tokens); the mean is over tokens as counted
+    # (a weight of 3 counts that token 3 times). 1 = plain cross-entropy
+    decision_weight: float = 1.0
     # optimisation
     per_device_train_batch_size: int = 4
     per_device_eval_batch_size: int = 4

@@ -19,6 +19,7 @@ class Row:
     ids: list[int]
     mask: list[bool]
     positions: list[int]
+    decisions: list[bool] | None = None   # see Encoded.decisions
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -34,19 +35,21 @@ def pack(samples: list[Encoded], max_len: int) -> list[Row]:
         n = len(s.ids)
         slot = next((r for r, free in enumerate(space) if free >= n), None)
         if slot is None:
-            rows.append(Row([], [], []))
+            rows.append(Row([], [], [], []))
             space.append(max_len)
             slot = len(rows) - 1
         row = rows[slot]
         row.ids += s.ids
         row.mask += s.mask
+        row.decisions += s.decisions if s.decisions is not None else [False] * n
         row.positions += list(range(n))
         space[slot] -= n
     return rows
 
 
 def unpacked(samples: list[Encoded]) -> list[Row]:
-    return [Row(list(s.ids), list(s.mask), list(range(len(s.ids)))) for s in samples]
+    return [Row(list(s.ids), list(s.mask), list(range(len(s.ids))),
+                list(s.decisions) if s.decisions is not None else [False] * len(s.ids)) for s in samples]
 
 
 def make_batches(rows: list[Row], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
@@ -81,11 +84,13 @@ def token_chunks(rows: list[Row], max_tokens: int) -> list[list[Row]]:
 
 def collate(rows: list[Row], pad_id: int) -> dict[str, torch.Tensor]:
     """Right-pad to the longest row; padding is its own 'conversation' (positions from 0) and is
-    never trained. Labels are the next token where that token is trained, else -100."""
+    never trained. Labels are the next token where that token is trained, else -100; `decisions`
+    is True where that label is a deciding token (Encoded.decisions)."""
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     pos = torch.zeros((len(rows), width), dtype=torch.long)
     labels = torch.full((len(rows), width), -100, dtype=torch.long)
+    decisions = torch.zeros((len(rows), width), dtype=torch.bool)
     for b, r in enumerate(rows):
         n = len(r)
         ids[b, :n] = torch.tensor(r.ids)
@@ -96,5 +101,7 @@ def collate(rows: list[Row], pad_id: int) -> dict[str, torch.Tensor]:
         # A position's label is the next token, but never across a packed boundary.
         restart = torch.tensor(r.positions[1:] + [0]) == 0
         labels[b, :n] = torch.where(trained & ~restart, target, torch.full_like(target, -100))
-    return {"input_ids": ids, "position_ids": pos, "labels": labels,
+        if r.decisions is not None:
+            decisions[b, :n] = torch.tensor(r.decisions[1:] + [False]) & trained & ~restart
+    return {"input_ids": ids, "position_ids": pos, "labels": labels, "decisions": decisions,
             "n_tokens": torch.tensor(sum(len(r) for r in rows))}

@@ -61,17 +61,22 @@ def apply_finetuning(model: nn.Module, cfg: TrainConfig) -> nn.Module:
 
 
 class TrainedTokensLoss(nn.Module):
-    """Mean cross-entropy over trained tokens; the module DDP/accelerate wrap and call."""
+    """Mean cross-entropy over trained tokens; the module DDP/accelerate wrap and call.
 
-    def __init__(self, model: nn.Module):
+    In training, the tokens that decide what a reply does (`decisions`: its first token, a call
+    or text, and the one after each call closes; see Encoded.decisions) weigh `decision_weight`;
+    evaluation (eval mode) is plain cross-entropy."""
+
+    def __init__(self, model: nn.Module, decision_weight: float = 1.0):
         super().__init__()
         self.model = model
+        self.decision_weight = decision_weight
 
     def causal_lm(self) -> nn.Module:
         m = self.model
         return m.get_base_model() if hasattr(m, "get_base_model") else m
 
-    def forward(self, input_ids, position_ids, labels, **_) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, input_ids, position_ids, labels, decisions=None, **_) -> tuple[torch.Tensor, torch.Tensor]:
         lm = self.causal_lm()
         hidden = lm.get_decoder()(input_ids=input_ids, position_ids=position_ids,
                                   use_cache=False).last_hidden_state
@@ -80,29 +85,34 @@ class TrainedTokensLoss(nn.Module):
         head = lm.get_output_embeddings()
         cap = getattr(lm.config, "final_logit_softcapping", None)
         h, y = hidden[keep], labels[keep]
+        weights = None
+        if self.training and self.decision_weight != 1.0 and decisions is not None:
+            weights = torch.where(decisions[keep], self.decision_weight, 1.0).to(torch.float32)
         if type(head) is nn.Linear and head.bias is None:
-            total = head_cross_entropy(h, head.weight, y, cap)
+            total = head_cross_entropy(h, head.weight, y, cap, weights)
         else:  # a wrapped or biased head: the plain way
             logits = head(h).float()
             if cap:
                 logits = torch.tanh(logits / cap) * cap
-            total = F.cross_entropy(logits, y, reduction="sum")
+            per_token = F.cross_entropy(logits, y, reduction="none")
+            total = (per_token * weights).sum() if weights is not None else per_token.sum()
         return total / n.clamp(min=1), n
 
 
 def head_cross_entropy(h: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor,
-                       cap: float | None = None) -> torch.Tensor:
-    """Summed cross-entropy of the logits `h @ weight.T` (tanh soft-capped at `cap` when set).
+                       cap: float | None = None, token_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Summed cross-entropy of the logits `h @ weight.T` (tanh soft-capped at `cap` when set),
+    each row's term times `token_weights` where given.
 
     Computed in row chunks, each chunk's gradient right away: the logits of all trained positions
     (160 MB per 1024-token row on SmolLM2; Gemma 3's vocabulary is 5x larger), their softmax and
     their gradient are never held at once. Same values and gradients as F.cross_entropy."""
     if torch.is_grad_enabled() and (h.requires_grad or weight.requires_grad):
-        return _ChunkedHeadLoss.apply(h, weight, labels, cap)
-    return _chunked_head_loss(h, weight, labels, cap, grads=False)[0]
+        return _ChunkedHeadLoss.apply(h, weight, labels, cap, token_weights)
+    return _chunked_head_loss(h, weight, labels, cap, token_weights, grads=False)[0]
 
 
-def _chunked_head_loss(h, weight, labels, cap, grads: bool, grad_weight: bool = False):
+def _chunked_head_loss(h, weight, labels, cap, token_weights, grads: bool, grad_weight: bool = False):
     device = h.device.type
     dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else h.dtype
     # Chunks of ~128 MB of fp32 logits, all in one buffer. Bigger products run faster (SmolLM2's
@@ -127,11 +137,15 @@ def _chunked_head_loss(h, weight, labels, cap, grads: bool, grad_weight: bool = 
             peak = z.amax(1, keepdim=True)
             e = z.sub_(peak).exp_()                       # in place: the logits are done with
             sums = e.sum(1, keepdim=True)
-            total += (peak.squeeze(1) + sums.log().squeeze(1) - target).sum()  # logsumexp - target
+            terms = peak.squeeze(1) + sums.log().squeeze(1) - target  # logsumexp - target
+            tw = token_weights[s:s + rows] if token_weights is not None else None
+            total += (terms * tw).sum() if tw is not None else terms.sum()
             if not grads:
                 continue
             g = e.div_(sums)                              # softmax
             g[torch.arange(len(y), device=g.device), y] -= 1
+            if tw is not None:
+                g *= tw[:, None]
             if cap:
                 g *= 1 - t * t
             if fp32:
@@ -145,8 +159,8 @@ def _chunked_head_loss(h, weight, labels, cap, grads: bool, grad_weight: bool = 
 
 class _ChunkedHeadLoss(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, h, weight, labels, cap):
-        total, grad_h, grad_w = _chunked_head_loss(h, weight, labels, cap, grads=True,
+    def forward(ctx, h, weight, labels, cap, token_weights):
+        total, grad_h, grad_w = _chunked_head_loss(h, weight, labels, cap, token_weights, grads=True,
                                                    grad_weight=weight.requires_grad)
         ctx.save_for_backward(grad_h, grad_w if grad_w is not None else torch.empty(0))
         ctx.weight_dtype, ctx.has_grad_w = weight.dtype, grad_w is not None
@@ -156,7 +170,7 @@ class _ChunkedHeadLoss(torch.autograd.Function):
     def backward(ctx, grad_out):
         grad_h, grad_w = ctx.saved_tensors
         gw = (grad_w * grad_out).to(ctx.weight_dtype) if ctx.has_grad_w else None
-        return grad_h * grad_out.to(grad_h.dtype), gw, None, None
+        return grad_h * grad_out.to(grad_h.dtype), gw, None, None, None
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:

@@ -133,7 +133,7 @@ class SFTRecipe:
             math.ceil(cfg.num_train_epochs * self.updates_per_epoch)
         warmup = cfg.warmup_steps or int(cfg.warmup_ratio * self.total_steps)
         self.scheduler = get_scheduler(cfg.lr_scheduler_type, optimizer, warmup, self.total_steps)
-        self.loss_module, self.optimizer = acc.prepare(TrainedTokensLoss(model), optimizer)
+        self.loss_module, self.optimizer = acc.prepare(TrainedTokensLoss(model, cfg.decision_weight), optimizer)
 
         self.step, self.epoch, self.skip_micro = 0, 0, 0
         ckpt = find_checkpoint(self.out, cfg.resume_from_checkpoint) if cfg.resume_from_checkpoint else None
