@@ -49,6 +49,28 @@ def test_a_busy_machine_measures_but_does_not_cache(smollm2_path, tmp_path, monk
     assert not (tmp_path / "kernels" / "weights.json").exists()
 
 
+def test_timing_runs_with_the_engines_threads_in_a_thread_of_its_own(smollm2_path, tmp_path, monkeypatch):
+    """`tooltune api` loads with one torch thread and decodes with all: the timing takes the
+    decode thread count, in a thread that ends after it (its OpenMP team with it)."""
+    import threading
+
+    from tooltune.model.loader import load_model, load_tokenizer
+
+    monkeypatch.setenv("TOOLTUNE_HOME", str(tmp_path))
+    monkeypatch.setattr(W, "_busy", lambda window=0.3: None)
+    monkeypatch.setattr(W, "_ROWS", (1, 2))
+    seen, step_ms = [], W._step_ms
+    monkeypatch.setattr(W, "_step_ms", lambda *a, **k: seen.append(
+        (threading.current_thread().name, torch.get_num_threads())) or step_ms(*a, **k))
+    before = torch.get_num_threads()
+    _, choice = W.place_weights(load_model(str(smollm2_path), dtype="fp32"), load_tokenizer(str(smollm2_path)),
+                                "auto", threads=before + 1)
+    assert seen and set(seen) == {("tooltune-weights-timing", before + 1)}
+    assert torch.get_num_threads() == before and choice.how == "measured"
+    assert W.cached_choice(load_model(str(smollm2_path), dtype="fp32").config, before + 1) is not None
+    assert W.cached_choice(load_model(str(smollm2_path), dtype="fp32").config, before) is None   # per thread count
+
+
 def test_busy_reads_the_machine():
     assert W._busy(0.05) is None or "of the CPU" in W._busy(0.05)
 
@@ -85,7 +107,7 @@ def test_paths_that_cannot_run_say_why(smollm2_path, monkeypatch):
         W.place_weights(fp32, tok, "auto", "fp8")
     monkeypatch.setenv("TOOLTUNE_BF16", "0")          # a CPU without native bf16
     assert "bf16" not in W.candidates()
-    with pytest.raises(UserError, match="cpu_weights bf16: not on this machine .no native bf16"):
+    with pytest.raises(UserError, match="cpu_weights bf16: not on this machine .this CPU has no native bf16"):
         W.place_weights(fp32, tok, "auto", "bf16")
     bf16 = load_model(str(smollm2_path), dtype="bf16")
     with pytest.raises(UserError, match="cpu_weights fp16 is for a model on a CPU loaded with dtype auto"):

@@ -571,6 +571,8 @@ def test_strict_tools_are_the_servers_default(server, smollm2_path, tmp_path, la
     """Without --strict-tools the server holds `auto` calls to the schemas where the template
     can (chatml: `<tool_call>` opens every call); --strict-tools false turns that off."""
     assert ", strict tools;" in server.log.read_text()
+    # and how it holds the weights: the path dtype auto took on this CPU, and the figures why
+    assert "tooltune api: decode: " in server.log.read_text()
     for _ in launch_api(smollm2_path, tmp_path, "--strict-tools", "false", "--max-batch", "1", "--do_sample", "false"):
         log = (tmp_path / "server.log").read_text()
         assert "strict tools" not in log and "unset sampling: greedy" in log

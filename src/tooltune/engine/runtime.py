@@ -84,7 +84,7 @@ def load_served_model(model: str | os.PathLike, *, adapter: str | None = None, l
     if quantize:
         net, weights = quantize_linear_layers(net, quantize, bool(names)), WeightsChoice("int8", "quantize")
     else:
-        net, weights = place_weights(net, tokenizer, dtype, cpu_weights)
+        net, weights = place_weights(net, tokenizer, dtype, cpu_weights, engine_threads)
     engine = Engine.for_template(net, tokenizer, template_obj, max_model_len=max_model_len, max_batch=max_batch,
                                  max_waiting=max_waiting, prefix_cache_tokens=prefix_cache_tokens,
                                  multi_adapter=bool(names), speculative=speculative,

@@ -25,6 +25,7 @@ import copy
 import hashlib
 import json
 import platform
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ from tooltune.errors import UserError
 from tooltune.fsutil import atomic_write_text
 from tooltune.kernels.half_linear import KernelUnavailable, halve_linear_layers, unavailable_reason
 from tooltune.kernels.packed_linear import pack_linear_layers
+from tooltune.model.loader import cpu_flags
 
 PATHS = ("fp16", "fp32", "bf16")
 PREFER_FP16 = 1.10      # another path must be this much faster than fp16 to be chosen
@@ -50,18 +52,12 @@ class WeightsChoice:
     def describe(self) -> str:
         """One line for the server's start: the path, and the figures it was chosen by."""
         kind = {"fp16": "fp16 weights, fp32 math (kernel)", "fp32": "fp32 weights (oneDNN, prepacked)",
-                "bf16": f"bf16 ({'AMX' if 'amx_bf16' in _cpu_flags() else 'AVX512-BF16'}, oneDNN)",
+                "bf16": f"bf16 ({'AMX' if 'amx_bf16' in cpu_flags() else 'AVX512-BF16'}, oneDNN)",
                 }.get(self.weights, self.weights)
         if not self.ms:
             return f"decode: {kind} ({self.how})"
         figures = ", ".join(f"{p} {a:.1f}/{b:.1f}" for p, (a, b) in self.ms.items())
         return f"decode: {kind}; ms a step at 1/16 rows, {self.how}: {figures}"
-
-
-def _cpu_flags() -> frozenset[str]:
-    from tooltune.model.loader import _cpu_flags as flags
-
-    return flags()
 
 
 def candidates() -> list[str]:
@@ -72,7 +68,7 @@ def candidates() -> list[str]:
     return out + ["fp32"] + (["bf16"] if bf16_supported("cpu") else [])
 
 
-def _key(config) -> str:
+def _key(config, threads: int) -> str:
     """The CPU, torch and the model's shape: what a decode step's time depends on."""
     cpu = platform.processor()
     try:
@@ -83,7 +79,7 @@ def _key(config) -> str:
     cfg = getattr(config, "text_config", None) or config
     shape = [getattr(cfg, k, None) for k in ("model_type", "hidden_size", "intermediate_size", "num_hidden_layers",
                                              "num_attention_heads", "num_key_value_heads", "vocab_size")]
-    raw = json.dumps([cpu, sorted(_cpu_flags()), torch.__version__, torch.get_num_threads(), shape])
+    raw = json.dumps([cpu, sorted(cpu_flags()), torch.__version__, threads, shape])
     return hashlib.sha256(raw.encode()).hexdigest()[:20]
 
 
@@ -93,10 +89,11 @@ def _cache_file() -> Path:
     return Path(home()) / "kernels" / "weights.json"
 
 
-def cached_choice(config) -> WeightsChoice | None:
-    """The choice measured earlier for this CPU and model shape, if any (and still runnable)."""
+def cached_choice(config, threads: int) -> WeightsChoice | None:
+    """The choice measured earlier for this CPU, thread count and model shape, if any (and still
+    runnable here)."""
     try:
-        entry = json.loads(_cache_file().read_text()).get(_key(config))
+        entry = json.loads(_cache_file().read_text()).get(_key(config, threads))
     except (OSError, ValueError):
         return None
     if not entry or entry.get("weights") not in candidates():
@@ -104,13 +101,13 @@ def cached_choice(config) -> WeightsChoice | None:
     return WeightsChoice(entry["weights"], "cached", {k: list(v) for k, v in entry.get("ms", {}).items()})
 
 
-def _remember(config, choice: WeightsChoice) -> None:
+def _remember(config, threads: int, choice: WeightsChoice) -> None:
     path = _cache_file()
     try:
         table = json.loads(path.read_text())
     except (OSError, ValueError):
         table = {}
-    table[_key(config)] = {"weights": choice.weights, "ms": choice.ms}
+    table[_key(config, threads)] = {"weights": choice.weights, "ms": choice.ms}
     try:
         atomic_write_text(path, json.dumps(table, indent=1))
     except OSError:
@@ -133,9 +130,28 @@ def _step_ms(net, tokenizer, rows: int, tokens: int = 8) -> float:
     return 1000 * engine.timing["decode_s"] / max(engine.timing["decode_steps"], 1)
 
 
-def measure(net, tokenizer) -> tuple[dict[str, list[float]], torch.nn.Module | None]:
+def measure(net, tokenizer, threads: int | None = None) -> tuple[dict[str, list[float]], torch.nn.Module | None]:
     """ms a step at 1 and 16 rows on every path here, for the fp32 model `net` (left as it was),
-    and the bf16 copy made for it (None where bf16 is not a path here)."""
+    and the bf16 copy made for it (None where bf16 is not a path here). With `threads` other
+    than this thread's (`tooltune api` loads in a one-thread main thread and decodes in a thread
+    of its own with all of them), the timing runs in a short-lived thread with that many: its
+    OpenMP team ends with it, so the engine's stays the only one (see Engine on threads)."""
+    if threads and threads != torch.get_num_threads():
+        box: dict = {}
+
+        def run():
+            torch.set_num_threads(threads)  # per thread: this one's OpenMP team
+            try:
+                box["result"] = measure(net, tokenizer)
+            except BaseException as e:  # noqa: BLE001 - raised again in the caller's thread
+                box["error"] = e
+
+        worker = threading.Thread(target=run, name="tooltune-weights-timing")
+        worker.start()
+        worker.join()
+        if "error" in box:
+            raise box["error"]
+        return box["result"]
     from tooltune.kernels.half_linear import half_linear_layers
     from tooltune.kernels.packed_linear import packed_linear_layers
 
@@ -191,13 +207,15 @@ def load_dtype(dtype: str, device: str, quantize: str | None) -> str:
     return "fp32" if dtype == "auto" and resolve_device(device) == "cpu" and not quantize else dtype
 
 
-def place_weights(net, tokenizer, dtype: str, cpu_weights: str = "auto") -> tuple[torch.nn.Module, WeightsChoice]:
+def place_weights(net, tokenizer, dtype: str, cpu_weights: str = "auto",
+                  threads: int | None = None) -> tuple[torch.nn.Module, WeightsChoice]:
     """The served model on its weights path; `net` as loaded with `load_dtype(dtype, ...)`.
 
     dtype auto on a CPU: `cpu_weights` auto takes the cached or measured fastest path, fp16 / fp32 /
     bf16 that path. An explicit fp32 model: fp16 weights where the kernel builds (auto), as asked
     otherwise. Any other model (bf16, fp16, a GPU) is served as loaded. An asked-for path that
-    cannot run here is an error that says why. Returns the model to serve (a bf16 copy on bf16)."""
+    cannot run here is an error that says why. `threads`: the torch threads the model will decode
+    with (default: this thread's). Returns the model to serve (a bf16 copy on bf16)."""
     if cpu_weights not in ("auto", *PATHS):
         raise UserError(f"cpu_weights {cpu_weights!r}: use auto, {', '.join(PATHS)}")
     embedding = net.get_input_embeddings().weight
@@ -207,13 +225,14 @@ def place_weights(net, tokenizer, dtype: str, cpu_weights: str = "auto") -> tupl
                             f"is {embedding.dtype} on {embedding.device.type} (set dtype auto and device cpu)")
         return net, WeightsChoice(str(embedding.dtype).removeprefix("torch."), "as loaded")
     if cpu_weights == "auto" and dtype == "auto":
-        choice, bf16 = cached_choice(net.config), None
+        threads = threads or torch.get_num_threads()
+        choice, bf16 = cached_choice(net.config, threads), None
         if choice is None:
             busy = _busy()
-            ms, bf16 = measure(net, tokenizer)
+            ms, bf16 = measure(net, tokenizer, threads)
             choice = WeightsChoice(fastest(ms), f"measured while {busy}: not cached" if busy else "measured", ms)
             if not busy:
-                _remember(net.config, choice)
+                _remember(net.config, threads, choice)
         return apply(net, choice.weights, bf16), choice
     if cpu_weights == "auto":  # an fp32 model asked for: fp16 weights, fp32 math, where the kernel builds
         why = unavailable_reason()

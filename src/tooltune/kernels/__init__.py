@@ -7,7 +7,7 @@ side on SmolLM2-135M, 2-core AMD EPYC (AVX2), figures from each module's docstri
 
 | kernel | used by | replaces | measured gain |
 |---|---|---|---|
-| `half_linear` (C++, csrc/half_linear.cpp) | serving fp32 models on AVX2 | fp32 matmuls | a decode step's matmuls 19.1 -> ~10 ms (1 row), 52.7 -> ~32 ms (16 rows); batch-invariant |
+| `half_linear` (C++, csrc/half_linear.cpp) | serving, the `fp16` weights path (engine/weights.py picks it per CPU) | fp32 matmuls | a decode step's matmuls 19.1 -> ~10 ms (1 row), 52.7 -> ~32 ms (16 rows); batch-invariant. Its AVX-512 rows path (same bits): a 16-row step 66.7 -> 56.2 ms (Xeon with AMX, 2026-12-03) |
 | `decode_attention` (C++, csrc/decode_attention.cpp) | serving | torch attention over the batch's window | attention of a 10-row step 17.5-23.8 -> 6.1-6.7 ms |
 | `packed_linear` (oneDNN prepacked weights) | serving where fp16 weights are not used | MKL sgemm | 16-row step matmuls 72 -> 40 ms, 1 row 8.6 -> 3.9 ms (LM head) |
 | `packed_attention` | training packed rows on CPU | one masked SDPA call per row | attention was a third of a step at 1024 tokens; one causal call per conversation |
