@@ -67,10 +67,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_throughput import MODEL, REPO, ensure_lf_venv, lf_bin, lf_env, log  # noqa: E402
 
 # tooltune-int8: the same server with `--quantize int8` (lossy; opt-in, so not in the default run);
+# tooltune-bf16 / tooltune-fp32: one weights path asked for (`--cpu-weights`), beside the one
+# `tooltune` measured fastest on this CPU (engine/weights.py);
 # tooltune-nospec: without prompt-lookup drafts (`--speculative false`), to see what they bring;
 # tooltune-nochunk: prompts prefilled in forwards of their own (`--prefill-chunk-tokens 0`), not
 # inside the decode steps
-SERVERS = ("tooltune", "tooltune-int8", "tooltune-nospec", "tooltune-nochunk", "transformers", "llamafactory")
+SERVERS = ("tooltune", "tooltune-int8", "tooltune-bf16", "tooltune-fp32", "tooltune-nospec", "tooltune-nochunk",
+           "transformers", "llamafactory")
 DEFAULT_SERVERS = ("tooltune", "transformers", "llamafactory")
 MAX_TOKENS = 64
 CHAT_PROMPTS = [
@@ -311,6 +314,8 @@ def server_cmd(name: str, model_dir: Path, port: int, work: Path, threads: int) 
                "--host", "127.0.0.1", "--port", str(port)]
         if name == "tooltune-int8":
             cmd += ["--quantize", "int8"]
+        if name in ("tooltune-bf16", "tooltune-fp32"):  # one weights path, not the one measured fastest
+            cmd += ["--cpu-weights", name.removeprefix("tooltune-")]
         if name == "tooltune-nospec":
             cmd += ["--speculative", "false"]
         if name == "tooltune-nochunk":
