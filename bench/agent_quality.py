@@ -10,7 +10,8 @@
 4. The reference article's GPA client (examples/gpa_client.py, the openai library) against
    `tooltune api` serving the tuned model: greedy with and without strict tools, and
    --gpa-repeats runs at the server's default sampling (the client sets no temperature).
-5. Does it still chat: held-out plain prompts (alpaca_en_demo rows the chat mix did not use):
+5. Plain tool requests written by hand (bench/serve_throughput.py's): is the asked-for tool called?
+6. Does it still chat: held-out plain prompts (alpaca_en_demo rows the chat mix did not use):
    the share answered in text, the share that ends within 256 tokens, and the loss of the base
    model's own replies under each model (the tuned model's rise is what tuning moved).
 
@@ -182,6 +183,32 @@ def still_chats(model: str, adapter: str | None, n: int = 24) -> dict:
     return out
 
 
+def natural_requests(model: str, adapter: str | None) -> dict:
+    """Plain requests written by hand, not by the generator (the serve bench's six tool prompts,
+    2-3 tools offered, greedy, strict tools): how many call the tool they ask for. The held-out
+    split shares the generator's phrasing, so over-restraint on ordinary requests shows here."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from serve_throughput import TOOL_PROMPTS, TOOLS, tool_spec
+
+    from tooltune.evaluate.toolcall import Case, generate_replies
+    from tooltune.engine.weights import load_placed
+    from tooltune.model.loader import template_name_for
+    from tooltune.templates import get_template
+    from tooltune.templates.parsers import get_parser
+
+    template = get_template(template_name_for(model, adapter))
+    net, tokenizer, _ = load_placed(model, adapter)
+    cases = []
+    for j, (want, text) in enumerate(TOOL_PROMPTS):
+        names = list(TOOLS) if j % 2 == 0 else [want, next(n for n in TOOLS if n != want)]
+        cases.append(Case([{"role": "user", "content": text}], [tool_spec(n) for n in names], [(want, {})]))
+    replies = generate_replies(net, tokenizer, template, cases, max_new_tokens=96)
+    parser = get_parser(template.parser)
+    called = [[c.name for c in parser.parse(r).calls] for r in replies]
+    return {"right_tool": sum(c[:1] == [want] for c, (want, _) in zip(called, TOOL_PROMPTS)), "of": len(cases),
+            "examples": [r[:100] for r in replies]}
+
+
 def table(rows: dict[str, dict]) -> str:
     """Per-category AST scores, one column per system."""
     names = list(rows)
@@ -204,7 +231,7 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=2000, help="general rows (760 fit an hour on AVX2 only)")
     ap.add_argument("--samples", type=int, default=96, help="held-out-family cases")
     ap.add_argument("--external-samples", type=int, default=40)
-    ap.add_argument("--skip", default="", help="comma list of: unseen,external,gpa,chat")
+    ap.add_argument("--skip", default="", help="comma list of: unseen,natural,external,gpa,chat")
     ap.add_argument("--gpa-repeats", type=int, default=8, help="client runs at the server's default sampling")
     ap.add_argument("overrides", nargs="*", help="key=value for the recipe's training (e.g. eval_dataset=none "
                                                  "eval_toolcall=false: this script scores the adapter itself)")
@@ -228,6 +255,12 @@ def main() -> int:
                                           args.samples, strict=True)}
         print(f"\nheld-out tool families ({args.samples} cases, AST matching):\n{table(unseen)}", flush=True)
         result["unseen"] = unseen
+
+    if "natural" not in skip:
+        result["natural"] = {k: natural_requests(args.model, a) for k, a in (("untuned", None), ("tuned", adapter))}
+        print("\nplain tool requests written by hand (the right tool called):", flush=True)
+        for k, v in result["natural"].items():
+            print(f"  {k:<8} {v['right_tool']}/{v['of']}  e.g. {v['examples'][0]!r}", flush=True)
 
     if "external" not in skip:
         external = {}
