@@ -32,9 +32,9 @@ class TrainConfig:
     neat_packing: bool = True            # packed rows never attend across conversations (always)
     train_on: Literal["all", "last", "tool_calls"] = "all"
     mask_history: bool = False           # LLaMA-Factory's name for train_on=last
-    # the loss weight of a reply's first token (call a tool or answer in text: one token that
-    # decides the turn, against dozens of argument tokens); the mean is over tokens as counted
-    # (a weight of 3 counts that token 3 times). 1 = plain cross-entropy
+    # the loss weight of the tokens that decide a turn (its first: call a tool or answer in text;
+    # after each call: another, or the end), a few against dozens of argument tokens; the mean is
+    # over tokens as counted (a weight of 3 counts one 3 times). 1 = plain cross-entropy
     decision_weight: float = 1.0
     # optimisation
     per_device_train_batch_size: int = 4
