@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import torch
@@ -71,8 +72,21 @@ def test_timing_runs_with_the_engines_threads_in_a_thread_of_its_own(smollm2_pat
     assert W.cached_choice(load_model(str(smollm2_path), dtype="fp32").config, before) is None   # per thread count
 
 
-def test_busy_reads_the_machine():
-    assert W._busy(0.05) is None or "of the CPU" in W._busy(0.05)
+def test_busy_sees_other_work_on_the_cores():
+    import os
+    import subprocess
+    import sys
+
+    cores = len(os.sched_getaffinity(0))
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cores)]
+    try:
+        time.sleep(0.3)                # the spinners running
+        busy = W._busy(0.3)
+    finally:
+        for p in spinners:
+            p.kill()
+            p.wait()
+    assert busy is not None and busy.startswith("other work used")
 
 
 @pytest.mark.parametrize("path", W.PATHS)

@@ -220,7 +220,8 @@ def place_weights(net, tokenizer, dtype: str, cpu_weights: str = "auto",
         raise UserError(f"cpu_weights {cpu_weights!r}: use auto, {', '.join(PATHS)}")
     embedding = net.get_input_embeddings().weight
     if embedding.dtype != torch.float32 or embedding.device.type != "cpu":
-        if cpu_weights not in ("auto", str(embedding.dtype).removeprefix("torch.").replace("float", "fp")):
+        loaded = {torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "fp32"}.get(embedding.dtype)
+        if cpu_weights not in ("auto", loaded):
             raise UserError(f"cpu_weights {cpu_weights} is for a model on a CPU loaded with dtype auto; this one "
                             f"is {embedding.dtype} on {embedding.device.type} (set dtype auto and device cpu)")
         return net, WeightsChoice(str(embedding.dtype).removeprefix("torch."), "as loaded")

@@ -21,9 +21,25 @@ static inline void store16(float* y, __m256 lo, __m256 hi, const float* b) {
 
 extern "C" int half_linear_abi() { return 2; }
 
+// x [M, K] copied into blocks of R rows, k-major ([ceil(M/R)][K][R], zeros past M), so a k's R
+// values are adjacent; null where the copy cannot be allocated (free() it after).
+static float* row_blocks(const float* X, int64_t M, int64_t K, int R) {
+  const int64_t blocks = (M + R - 1) / R;
+  const size_t bytes = (size_t)(blocks * K * R) * sizeof(float);
+  float* xp = (float*)aligned_alloc(64, (bytes + 63) / 64 * 64);
+  if (!xp) return nullptr;
+  for (int64_t b = 0; b < blocks; ++b)
+    for (int64_t k = 0; k < K; ++k)
+      for (int i = 0; i < R; ++i) {
+        const int64_t m = b * R + i;
+        xp[(b * K + k) * R + i] = m < M ? X[m * K + k] : 0.f;
+      }
+  return xp;
+}
+
 // Several rows on a CPU with AVX-512: the same sums (one fp32 lane per output, fused multiply-adds
 // over k in order from 0, then the bias), so the same bits as the AVX2 path below, with a panel of
-// 16 outputs in one register: blocks of 12 rows ([M/12][K][12], zeros past M) against two panels
+// 16 outputs in one register: blocks of 12 rows (row_blocks) against two panels
 // at a time, 24 accumulators.
 #define AVX512 __attribute__((target("avx512f")))
 
@@ -57,15 +73,8 @@ AVX512 static void tile512(const float* x, const uint16_t* w, int64_t K, const f
 AVX512 static int rows512(const float* X, const uint16_t* W, const float* B, float* Y, int64_t M, int64_t K,
                           int64_t N, int threads) {
   const int64_t panels = N / 16, blocks = (M + 11) / 12;
-  const size_t bytes = (size_t)(blocks * K * 12) * sizeof(float);
-  float* xp = (float*)aligned_alloc(64, (bytes + 63) / 64 * 64);
+  float* xp = row_blocks(X, M, K, 12);
   if (!xp) return 1;
-  for (int64_t b = 0; b < blocks; ++b)
-    for (int64_t k = 0; k < K; ++k)
-      for (int i = 0; i < 12; ++i) {
-        const int64_t m = b * 12 + i;
-        xp[(b * K + k) * 12 + i] = m < M ? X[m * K + k] : 0.f;
-      }
   const int64_t tile = 5;  // blocks: 60 rows of x stay in L2 while every panel passes over them
   for (int64_t b0 = 0; b0 < blocks; b0 += tile) {
     const int64_t b1 = std::min(blocks, b0 + tile);
@@ -119,15 +128,8 @@ extern "C" int half_linear(const float* X, const uint16_t* W, const float* B, fl
   // values are adjacent; each task takes one panel against one block at a time (6 x 16 outputs in
   // 12 registers). Tiles of 60 rows keep the copied x in L2 while every panel passes over it.
   const int64_t blocks = (M + 5) / 6;
-  const size_t bytes = (size_t)(blocks * K * 6) * sizeof(float);
-  float* xp = (float*)aligned_alloc(64, (bytes + 63) / 64 * 64);
+  float* xp = row_blocks(X, M, K, 6);
   if (!xp) return 1;
-  for (int64_t b = 0; b < blocks; ++b)
-    for (int64_t k = 0; k < K; ++k)
-      for (int i = 0; i < 6; ++i) {
-        const int64_t m = b * 6 + i;
-        xp[(b * K + k) * 6 + i] = m < M ? X[m * K + k] : 0.f;
-      }
   const int64_t tile = 10;  // blocks
   for (int64_t b0 = 0; b0 < blocks; b0 += tile) {
     const int64_t b1 = std::min(blocks, b0 + tile);
