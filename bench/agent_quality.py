@@ -10,7 +10,7 @@
 4. The reference article's GPA client (examples/gpa_client.py, the openai library) against
    `tooltune api` serving the tuned model: greedy with and without strict tools, and
    --gpa-repeats runs at the server's default sampling (the client sets no temperature).
-5. Plain tool requests written by hand (bench/serve_throughput.py's): is the asked-for tool called?
+5. Tool requests written by hand, the way people ask (bench/natural_requests), per category.
 6. Does it still chat: held-out plain prompts (alpaca_en_demo rows the chat mix did not use):
    the share answered in text, the share that ends within 256 tokens, and the loss of the base
    model's own replies under each model (the tuned model's rise is what tuning moved).
@@ -183,30 +183,14 @@ def still_chats(model: str, adapter: str | None, n: int = 24) -> dict:
     return out
 
 
+NATURAL = ROOT / "bench" / "natural_requests"
+
+
 def natural_requests(model: str, adapter: str | None) -> dict:
-    """Plain requests written by hand, not by the generator (the serve bench's six tool prompts,
-    2-3 tools offered, greedy, strict tools): how many call the tool they ask for. The held-out
-    split shares the generator's phrasing, so over-restraint on ordinary requests shows here."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    from serve_throughput import TOOL_PROMPTS, TOOLS, tool_spec
-
-    from tooltune.evaluate.toolcall import Case, generate_replies
-    from tooltune.engine.weights import load_placed
-    from tooltune.model.loader import template_name_for
-    from tooltune.templates import get_template
-    from tooltune.templates.parsers import get_parser
-
-    template = get_template(template_name_for(model, adapter))
-    net, tokenizer, _ = load_placed(model, adapter)
-    cases = []
-    for j, (want, text) in enumerate(TOOL_PROMPTS):
-        names = list(TOOLS) if j % 2 == 0 else [want, next(n for n in TOOLS if n != want)]
-        cases.append(Case([{"role": "user", "content": text}], [tool_spec(n) for n in names], [(want, {})]))
-    replies = generate_replies(net, tokenizer, template, cases, max_new_tokens=96)
-    parser = get_parser(template.parser)
-    called = [[c.name for c in parser.parse(r).calls] for r in replies]
-    return {"right_tool": sum(c[:1] == [want] for c, (want, _) in zip(called, TOOL_PROMPTS)), "of": len(cases),
-            "examples": [r[:100] for r in replies]}
+    """Tool requests written by hand the way people ask (bench/natural_requests: 42 cases over 15
+    tools of their own, English and Chinese, every single-turn kind, 11 with no fitting tool),
+    strict tools, AST: the held-out split shares the generator's phrasing, these do not."""
+    return scores(model, adapter, "natural_requests", NATURAL, 100, strict=True)
 
 
 def table(rows: dict[str, dict]) -> str:
@@ -258,9 +242,7 @@ def main() -> int:
 
     if "natural" not in skip:
         result["natural"] = {k: natural_requests(args.model, a) for k, a in (("untuned", None), ("tuned", adapter))}
-        print("\nplain tool requests written by hand (the right tool called):", flush=True)
-        for k, v in result["natural"].items():
-            print(f"  {k:<8} {v['right_tool']}/{v['of']}  e.g. {v['examples'][0]!r}", flush=True)
+        print(f"\nrequests written by hand (bench/natural_requests, strict tools):\n{table(result['natural'])}", flush=True)
 
     if "external" not in skip:
         external = {}

@@ -134,6 +134,32 @@ def test_every_argument_is_in_the_users_words(rows):
                 assert _said(value, users), (r.meta["kind"], name, key, value, users)
 
 
+def test_requests_are_asked_in_peoples_words_not_the_tools(rows):
+    """A request that echoes its tool's description teaches matching words, not meanings (the
+    agent then refused plain requests, run H): most of the corpus's requests name no family's
+    own verb phrase, and tool descriptions reword it too."""
+    echo = Counter()
+    for r in rows:
+        if r.meta["kind"] in ("simple", "multiple", "multi_turn"):
+            first = next(m["content"] for m in r.messages if m["role"] == "user")
+            echo[any(f.does["en"] in first or f.does["zh"] in first for f in FAMILIES)] += 1
+    assert echo[True] / sum(echo.values()) < 0.5, echo
+    openings = {form.split("{")[0] for f in FAMILIES for form in f.asks.get("en", ()) if len(form.split("{")[0]) > 12}
+    firsts = [next(m["content"] for m in r.messages if m["role"] == "user") for r in rows]
+    assert sum(t.startswith(tuple(openings)) for t in firsts) > 0.1 * len(rows)   # "What's the area of a triangle with"
+    described = [t["function"]["description"] for r in rows for t in r.tools]
+    reworded = sum(not any(f.does["en"].lower() in d.lower() for f in FAMILIES) for d in described)
+    assert reworded / len(described) > 0.1, reworded
+
+
+def test_a_question_naming_no_parameter_of_its_family_is_refused():
+    from tooltune.data.synth.catalog import Family, ParamSpec
+    spec = ParamSpec("city", "city", {"en": "city", "zh": "城市"}, None, True)
+    with pytest.raises(ValueError, match=r"weather.x: the question .*\['town'\]"):
+        Family("weather.x", "weather", "x", {"en": "get it", "zh": "查"}, (spec,),
+               asks={"en": ("Is it raining in {town}?",)})
+
+
 def test_split_is_by_tool_family():
     train = synthesize_general(600, seed=5, split="train")
     test = synthesize_general(300, seed=5, split="test")

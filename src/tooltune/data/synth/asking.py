@@ -10,6 +10,7 @@ from random import Random
 from typing import Any, Sequence
 
 from tooltune.data.synth.catalog import Family, ParamSpec
+from tooltune.data.synth.questions import slots
 from tooltune.data.synth.values import say_list
 
 # (opening, end mark): the verb phrase goes in {vp}
@@ -108,12 +109,33 @@ def _join(parts: Sequence[str], rng: Random, lang: str) -> str:
 # How often a request only states its values ("我的成绩是 A, B，学时是 3, 4"): the job is left to
 # be read off the offered tool, as the reference article's own question does.
 IMPLICIT_RATE = 0.15
+# How often a family with questions of its own (questions.py) is asked in them, not in its
+# description's words: a tool is picked by what a request means, not by the words it shares.
+OWN_WORDS_RATE = 0.5
+
+
+def _own_words(family: Family, said: dict[str, str], rng: Random, lang: str) -> str | None:
+    forms = [f for f in family.asks.get(lang, ()) if slots(f) <= said.keys()]
+    if not forms:
+        return None
+    form = rng.choice(forms)
+    named = slots(form)
+    text = form.format(**{k: said[k] for k in named})
+    specs = {p.name: p for p in family.params}
+    rest = [_mention(specs[k], v, "is", rng, lang, False) for k, v in said.items() if k not in named]
+    if not rest:
+        return text
+    if lang == "zh":
+        return text + "，".join(rest) + "。"
+    return text + " " + _cap(_join(rest, rng, lang)) + "."
 
 
 def request(family: Family, said: dict[str, str], rng: Random, lang: str, implicit: bool = True) -> str:
     """The user's words asking for `family`'s job with `said` (spec name -> value as written).
     `implicit` lets a request of two or more values leave the job unsaid; a request no offered
     tool serves passes False, since there the unsaid job would be a guess."""
+    if rng.random() < OWN_WORDS_RATE and (own := _own_words(family, said, rng, lang)):
+        return own
     vp = family.does[lang]
     opening, end = rng.choice(INTROS[lang])
     intro = opening.format(vp=vp, Vp=_cap(vp))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from tooltune.data.synth.implementations import IMPLEMENTED
+from tooltune.data.synth.questions import BY_FAMILY as QUESTIONS, composed_forms, slots
 from tooltune.data.synth.values import KINDS, ValueKind
 
 
@@ -38,6 +39,15 @@ class Family:
     params: tuple[ParamSpec, ...]
     function: Callable | None = None   # a real function to run (harvested or the user's), by keyword
     schema: dict | None = field(default=None, compare=False)  # a tool schema to keep as it is (the user's)
+    # lang -> how people ask for this job in their own words, {param} slots (questions.py)
+    asks: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self):
+        names = {p.name for p in self.params}
+        for form in (f for forms in self.asks.values() for f in forms):
+            if not slots(form) <= names:
+                raise ValueError(f"catalog: {self.id}: the question {form!r} names "
+                                 f"{sorted(slots(form) - names)}, not parameters of the family")
 
 
 def _params(spec: str) -> tuple[ParamSpec, ...]:
@@ -231,7 +241,8 @@ def _hand() -> list[Family]:
     for line in filter(None, (l.strip() for l in HAND.strip().splitlines())):
         domain, name, en, zh, spec = (p.strip() for p in line.split("|", 4))
         fid = f"{domain}.{name}"
-        out.append(Family(fid, domain, name, {"en": en, "zh": zh}, _params(spec), function=IMPLEMENTED.get(fid)))
+        out.append(Family(fid, domain, name, {"en": en, "zh": zh}, _params(spec), function=IMPLEMENTED.get(fid),
+                          asks=QUESTIONS.get(fid, {})))
     return out
 
 
@@ -256,9 +267,11 @@ def _composed() -> list[Family]:
             else:  # search: the first field required, the rest optional filters, plus a limit
                 params = (fields[0],) + tuple(ParamSpec(p.name, p.kind, p.label, p.unit, False) for p in fields[1:3]) \
                     + (ParamSpec("limit", "limit", {"en": "maximum number of results", "zh": "最多结果数"}, None, False),)
+            names = {"ID": ident.name, "NEW": params[-1].name if action == "update" else ""}
             out.append(Family(f"{domain}.{action}_{entity}", domain, f"{action}_{entity}",
                               {"en": en.format(e=e, a_e=("an " if e[0] in "aeiou" else "a ") + e),
-                               "zh": zh_does.format(z=zh)}, params))
+                               "zh": zh_does.format(z=zh)}, params,
+                              asks=composed_forms(action, {"en": e, "zh": zh}, names)))
     return out
 
 

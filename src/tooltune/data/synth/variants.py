@@ -90,8 +90,28 @@ def _default_for(spec: ParamSpec, rng: Random) -> Any:
     return {"boolean": False, "integer": None, "number": None}.get(schema.get("type"))
 
 
-def _description(family: Family, rng: Random, params: list[ParamSpec]) -> str:
+# Other verbs for a description's first word: requests say "calculate", the schema may say
+# "determine", so the model matches a request to a tool by meaning, not by a shared word.
+REWORDINGS = {"calculate": ("compute", "determine", "work out"), "compute": ("calculate", "determine"),
+              "get": ("retrieve", "return", "fetch"), "find": ("look up", "return", "determine"),
+              "search for": ("look for", "find"), "search": ("look through", "query"),
+              "check": ("verify", "look up"), "estimate": ("approximate", "predict"),
+              "look up": ("find", "retrieve"), "list": ("return", "give"), "create": ("make", "add"),
+              "cancel": ("call off", "delete"), "convert": ("change", "translate"),
+              "recommend": ("suggest",), "count": ("tally",), "send": ("deliver",)}
+
+
+def _reworded(does: str, rng: Random) -> str:
+    for verb in sorted(REWORDINGS, key=len, reverse=True):
+        if does.startswith(verb + " "):
+            return rng.choice(REWORDINGS[verb]) + does[len(verb):]
+    return does
+
+
+def _description(family: Family, rng: Random, params: list[ParamSpec], index: int) -> str:
     does = family.does["en"]
+    if index > 0 and rng.random() < 0.5:
+        does = _reworded(does, rng)
     head = does[0].upper() + does[1:]
     req = [p.label["en"] for p in params if p.required]
     forms = [f"{head}.", f"{head}."]
@@ -99,7 +119,10 @@ def _description(family: Family, rng: Random, params: list[ParamSpec]) -> str:
         given = ", ".join(req[:-1]) + (" and " if len(req) > 1 else "") + req[-1]
         forms += [f"{head} given the {given}.", f"{head} based on the {given}."]
     verb = does.split()[0]
-    third = verb + ("es" if verb.endswith(("s", "sh", "ch", "x")) else "s")
+    if verb.endswith("y") and verb[-2:-1] not in "aeiou":
+        third = verb[:-1] + "ies"   # query -> queries
+    else:
+        third = verb + ("es" if verb.endswith(("s", "sh", "ch", "x")) else "s")
     forms.append(f"{third.capitalize()} {does[len(verb) + 1:]}.")
     return rng.choice(forms)
 
@@ -124,6 +147,6 @@ def make_variant(family: Family, index: int) -> ToolVariant:
     params = {"type": "object", "properties": props,
               "required": [k for k, s in by_name.items() if s.required]}
     tool = {"type": "function", "function": {"name": _function_name(family, rng, index),
-                                             "description": _description(family, rng, specs),
+                                             "description": _description(family, rng, specs, index),
                                              "parameters": params}}
     return ToolVariant(family, index, tool, by_name)
