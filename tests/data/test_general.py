@@ -152,6 +152,18 @@ def test_requests_are_asked_in_peoples_words_not_the_tools(rows):
     assert reworded / len(described) > 0.1, reworded
 
 
+def test_parallel_calls_differ_in_one_value_or_in_all(rows):
+    """Benchmarks ask for several calls both ways: "Paris, Rome and Oslo", and "one weighs 70 kg
+    and is 175 cm, the other ..."."""
+    differ = Counter()
+    for r in rows:
+        if r.meta["kind"] == "parallel":
+            calls = [args for _, args in _calls(r)]
+            differ[max(sum(a.get(k) != calls[0].get(k) for k in calls[0]) for a in calls[1:])] += 1
+    several = sum(n for k, n in differ.items() if k >= 2)
+    assert differ[1] > several > 0.1 * sum(differ.values()), differ
+
+
 def test_a_question_naming_no_parameter_of_its_family_is_refused():
     from tooltune.data.synth.catalog import Family, ParamSpec
     spec = ParamSpec("city", "city", {"en": "city", "zh": "城市"}, None, True)

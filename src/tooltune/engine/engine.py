@@ -16,11 +16,9 @@ import asyncio
 import inspect
 import itertools
 import logging
-import queue
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
 
 import torch
 
@@ -28,73 +26,11 @@ from tooltune.engine.detokenize import IncrementalDetokenizer
 from tooltune.engine.fast_decode import PrefillChunk, build_fast_decoder
 from tooltune.engine.kv_cache import SlotCache
 from tooltune.engine.prefix_cache import CachedPrefix, PrefixCache
+from tooltune.engine.requests import RequestHandle, Sequence, prompt_lookup
 from tooltune.engine.sampling import sample_next
 from tooltune.engine.types import Constraint, EngineFull, EngineStats, Output, SamplingParams
 
 log = logging.getLogger("tooltune.engine")
-
-
-class RequestHandle:
-    """The stream of one request's outputs; iterate it (async or not), or cancel it."""
-
-    def __init__(self, engine: Engine, loop: asyncio.AbstractEventLoop | None):
-        self._engine, self._loop = engine, loop
-        self._aq: asyncio.Queue | None = asyncio.Queue() if loop else None
-        self._q: queue.Queue | None = None if loop else queue.Queue()
-        self.cancelled = threading.Event()
-        self._done = False
-
-    def _push(self, out: Output) -> None:
-        if self._loop is not None:
-            try:
-                self._loop.call_soon_threadsafe(self._aq.put_nowait, out)
-            except RuntimeError:  # the event loop is gone (server shutting down)
-                self.cancelled.set()
-        else:
-            self._q.put(out)
-
-    def cancel(self) -> None:
-        self.cancelled.set()
-        self._engine._wake()
-
-    def __aiter__(self):
-        return self
-
-    async def __anext__(self) -> Output:
-        if self._done:
-            raise StopAsyncIteration
-        out = await self._aq.get()
-        self._done = out.finish_reason is not None
-        return out
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> Output:
-        if self._done:
-            raise StopIteration
-        out = self._q.get()
-        self._done = out.finish_reason is not None
-        return out
-
-
-@dataclass
-class _Sequence:
-    handle: RequestHandle
-    prompt: list[int]
-    params: SamplingParams
-    constraint: Constraint | None
-    adapter: str | None
-    generator: torch.Generator | None
-    detok: IncrementalDetokenizer          # the reply's text, decoded a few tokens at a time
-    generated: list[int] = field(default_factory=list)
-    text_sent: int = 0
-    cached_tokens: int = 0
-    draft_pause: int = 0     # steps to go before drafting again, after drafts the model refused
-    draft_backoff: int = 0
-    # chunked prefill (prefill inside decode steps): the prompt's keys/values computed so far
-    keys: list = field(default_factory=list)
-    values: list = field(default_factory=list)
 
 
 class Engine:
@@ -139,9 +75,9 @@ class Engine:
         # Decode steps skip transformers' forward glue where the architecture allows (fast_decode.py).
         self.fast = build_fast_decoder(model)  # None for peft models, so for several adapters too
         self._vocab = model.get_input_embeddings().num_embeddings
-        self._waiting: deque[_Sequence] = deque()
-        self._running: list[_Sequence] = []   # row i of the cache is _running[i]
-        self._prefilling: list[_Sequence] = []  # prompts being prefilled inside decode steps
+        self._waiting: deque[Sequence] = deque()
+        self._running: list[Sequence] = []   # row i of the cache is _running[i]
+        self._prefilling: list[Sequence] = []  # prompts being prefilled inside decode steps
         self._lock = threading.Lock()
         self._wakeup = threading.Event()
         self._stop = threading.Event()
@@ -206,10 +142,10 @@ class Engine:
             loop = None if blocking else asyncio.get_running_loop()
         except RuntimeError:
             loop = None
-        handle = RequestHandle(self, loop)
+        handle = RequestHandle(self._wake, loop)
         seed = params.seed if params.seed is not None else next(self._seeds)
         gen = torch.Generator(device="cpu").manual_seed(int(seed)) if params.temperature > 0 else None
-        seq = _Sequence(handle, prompt, params, constraint, adapter, gen,
+        seq = Sequence(handle, prompt, params, constraint, adapter, gen,
                         IncrementalDetokenizer(self.tokenizer))
         with self._lock:
             if len(self._waiting) >= self.max_waiting:
@@ -397,7 +333,7 @@ class Engine:
                 self._running.append(seq)
             seq.keys, seq.values = [], []  # the cache row (and the prefix cache) hold them now
 
-    def _take_group(self, room: int, budget: int) -> list[tuple[_Sequence, CachedPrefix]]:
+    def _take_group(self, room: int, budget: int) -> list[tuple[Sequence, CachedPrefix]]:
         """Waiting requests to prefill together, each with its prefix-cache hit."""
         group, longest, real = [], 0, 0
         while len(group) < room:
@@ -431,12 +367,12 @@ class Engine:
                          use_cache=True, logits_to_keep=keep, **kwargs)
         return out.logits[:, -1, :].float() if keep == 1 else out.logits.float()
 
-    def _adapter_list(self, seqs: list[_Sequence]) -> list[str] | None:
+    def _adapter_list(self, seqs: list[Sequence]) -> list[str] | None:
         if not self.adapter_names:
             return None
         return [s.adapter if s.adapter in self.adapter_names else "__base__" for s in seqs]
 
-    def _prefill(self, group: list[tuple[_Sequence, CachedPrefix]]) -> None:
+    def _prefill(self, group: list[tuple[Sequence, CachedPrefix]]) -> None:
         """Run the prompts (minus cached prefixes) as one left-padded batch; sample each first
         token; join the decode batch. Row i is [pad | cached prefix_i | pad | new tokens_i]: the
         holes are masked and positions are explicit, so every row computes exactly its own prompt."""
@@ -539,7 +475,7 @@ class Engine:
 
     # ------------------------------------------------- speculative decoding
 
-    def _draft(self, seq: _Sequence) -> list[int]:
+    def _draft(self, seq: Sequence) -> list[int]:
         """Prompt-lookup drafts for a lone greedy request: the tokens that followed the last
         occurrence of its newest n-gram earlier in the prompt or reply (tool names, arguments
         copied from the user's words, JSON keys). One forward checks them all and a draft is kept
@@ -556,17 +492,9 @@ class Engine:
                    self.max_model_len - len(seq.prompt) - len(seq.generated) - 1)
         if room <= 0:
             return []
-        context = seq.prompt + seq.generated
-        for n in (3, 2):
-            if len(context) <= n:
-                continue
-            tail = context[-n:]
-            for i in range(len(context) - n - 1, -1, -1):
-                if context[i:i + n] == tail:
-                    return context[i + n:i + n + room]
-        return []
+        return prompt_lookup(seq.prompt + seq.generated, room)
 
-    def _accept_draft(self, seq: _Sequence, draft: list[int], logits: torch.Tensor) -> None:
+    def _accept_draft(self, seq: Sequence, draft: list[int], logits: torch.Tensor) -> None:
         """Keep the drafts the model agrees with, plus the model's own next token after them."""
         predicted = logits.argmax(dim=-1).tolist()   # predicted[j]: the token after fed token j
         kept = 0
@@ -584,40 +512,10 @@ class Engine:
 
     # ------------------------------------------------------- one token
 
-    def _append(self, seq: _Sequence, token: int) -> bool:
-        """Take a sampled token into `seq`, send what became visible; True when it is finished."""
+    def _append(self, seq: Sequence, token: int) -> bool:
+        """Take a sampled token into `seq` (which sends what became visible); True when it is finished."""
         self.generated_tokens += 1
-        finish = None
-        if token in self.stop_token_ids:
-            finish = "stop"
-        else:
-            seq.generated.append(token)
-            if seq.constraint is not None:
-                try:
-                    seq.constraint.accept(token)
-                except ValueError:  # cannot happen after masking; never let it take the batch down
-                    log.exception("a constrained sequence sampled a token its grammar refuses")
-                    finish = "stop"
-        if finish is None:
-            if seq.constraint is not None and seq.constraint.is_done():
-                finish = "stop"
-            elif len(seq.generated) >= seq.params.max_tokens or \
-                    len(seq.prompt) + len(seq.generated) >= self.max_model_len:
-                finish = "length"
-        text = seq.detok.final(seq.generated) if finish else seq.detok.update(seq.generated)
-        visible = text
-        stops = (*seq.params.stop, *self.stop_strings) if self.stop_strings else seq.params.stop
-        if stops:  # a stop string ends the reply before any other reason would
-            hits = [i for i in (text.find(s) for s in stops if s) if i >= 0]
-            if hits:
-                visible, finish = text[:min(hits)], "stop"
-        if finish is None:
-            visible = _holding_back(visible, stops)
-        delta = visible[seq.text_sent:] if len(visible) > seq.text_sent else ""
-        seq.text_sent = max(seq.text_sent, len(visible))
-        if delta or finish:
-            seq.handle._push(Output(delta, finish, len(seq.prompt), len(seq.generated), seq.cached_tokens))
-        return finish is not None
+        return seq.take(token, self.stop_token_ids, self.stop_strings, self.max_model_len)
 
 
 def _cache_keyword(model) -> str:
@@ -634,16 +532,3 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
             break
         n += 1
     return n
-
-
-def _holding_back(text: str, stops: tuple[str, ...]) -> str:
-    """Text safe to send: no half-decoded character, no tail that may begin a stop string."""
-    end = len(text)
-    while end and text[end - 1] == "\ufffd":
-        end -= 1
-    for s in stops:
-        for k in range(min(len(s) - 1, end), 0, -1):
-            if text[:end].endswith(s[:k]):
-                end -= k
-                break
-    return text[:end]

@@ -43,6 +43,8 @@ CANNOT = {
 ALSO = {"en": ("Then do the same for {rest}.", "Also for {rest}.", "And the same for {rest}, please.",
                "Do that for {rest} too."),
         "zh": ("再查一下{rest}。", "{rest}也一样。", "另外还有{rest}。", "同样帮我处理{rest}。")}
+AGAIN = {"en": ("Then do the same {m}.", "And once more {m}.", "Also do it {m}.", "Next, {m}."),
+         "zh": ("再按{m}来一次。", "另外，{m}也一样。", "还有一组：{m}。")}
 JOIN = {"en": ("{a} {b}", "{a} Also, {b}", "{a} And {b}", "Two things: {a} {b}", "{a} After that, {b}"),
         "zh": ("{a}{b}", "{a}另外，{b}", "{a}还有，{b}", "两件事：{a}{b}")}
 
@@ -134,7 +136,7 @@ def request(family: Family, said: dict[str, str], rng: Random, lang: str, implic
     """The user's words asking for `family`'s job with `said` (spec name -> value as written).
     `implicit` lets a request of two or more values leave the job unsaid; a request no offered
     tool serves passes False, since there the unsaid job would be a guess."""
-    if rng.random() < OWN_WORDS_RATE and (own := _own_words(family, said, rng, lang)):
+    if family.asks.get(lang) and rng.random() < OWN_WORDS_RATE and (own := _own_words(family, said, rng, lang)):
         return own
     vp = family.does[lang]
     opening, end = rng.choice(INTROS[lang])
@@ -173,6 +175,18 @@ def request(family: Family, said: dict[str, str], rng: Random, lang: str, implic
 
 def also(said_rest: list[str], rng: Random, lang: str) -> str:
     return rng.choice(ALSO[lang]).format(rest=say_list(said_rest, rng, lang))
+
+
+def again(family: Family, said: dict[str, str], rng: Random, lang: str) -> str:
+    """The same job once more with other values: "Then do the same with a weight of 60 kg and
+    height 160 cm." (every value of the call said again)."""
+    specs = {p.name: p for p in family.params}
+    ms, first = [], True
+    for k, v in said.items():
+        m = _mention(specs[k], v, "" if lang == "zh" else "of", rng, lang, first)
+        first = first and not m.startswith("with ")
+        ms.append(m)
+    return rng.choice(AGAIN[lang]).format(m=_join(ms, rng, lang))
 
 
 def join_requests(parts: Sequence[str], rng: Random, lang: str) -> str:

@@ -43,6 +43,9 @@ GENERAL_MIX = {"simple": 0.16, "multiple": 0.16, "parallel": 0.14, "parallel_mul
                "irrelevance": 0.22, "missing": 0.12, "multi_turn": 0.08}
 HOLDOUT = 0.12
 OPTIONAL_RATE = 0.35   # how often a question gives an optional parameter's value
+# How often the calls of a parallel request differ in every value, not in one (function-calling
+# benchmarks ask both ways: "the BMI of two people, 70 kg and 175 cm, and 60 kg and 160 cm").
+WHOLE_CALLS_RATE = 0.3
 # How often a tool's plain value comes back as a JSON object named for it ({"gpa": 3.42}), as web
 # APIs and the reference article's client return results: the model learns to read both.
 WRAP_RATE = 0.4
@@ -264,7 +267,8 @@ class _Row:
         self.act([c])
 
     def _several(self, fam: Family, n: int) -> tuple[list[_Call], str]:
-        """`n` calls of one tool that differ in one required value, and the request for them."""
+        """`n` calls of one tool that differ in one required value (or, now and then, in all of
+        them: "one weighs 70 kg and is 175 cm, the other ..."), and the request for them."""
         v = self.offer(fam)
         first = self.sample(v)
         # one scalar value varies ("Paris, Rome and Oslo"); a list or a yes/no cannot be listed
@@ -272,6 +276,15 @@ class _Row:
                    and s.value_kind.schema.get("type") not in ("array", "boolean", "object")]
         if not varying:
             raise _Again
+        if self.rng.random() < WHOLE_CALLS_RATE and sum(s.required for s in v.params.values()) >= 2:
+            calls = [first]
+            for _ in range(3 * n):
+                c = self.sample(v)
+                if len(calls) < n and all(c.values != o.values for o in calls):
+                    calls.append(c)
+            text = A.request(fam, first.said, self.rng, self.lang)
+            return calls, text + "".join(("" if self.lang == "zh" else " ") + A.again(fam, c.said, self.rng, self.lang)
+                                         for c in calls[1:])
         spec = self.rng.choice(varying)
         calls, seen = [first], {json.dumps(first.values[spec.name], sort_keys=True)}
         seen |= {json.dumps(first.values[p.name], sort_keys=True) for p in v.params.values()
