@@ -12,7 +12,8 @@ import pytest
 
 from tooltune.functions import load_tools
 from tooltune.data.synth.catalog import FAMILIES
-from tooltune.data.synth.general import GENERAL_KINDS, split_of, synthesize_general
+from tooltune.data.synth.general import GENERAL_KINDS, synthesize_general
+from tooltune.data.synth.split import split_of
 from tooltune.data.synth.harvest import families_from_tools, library_families
 from tooltune.data.synth.values import EN_NUMBERS, KINDS, MONTHS, zh_number
 

@@ -158,7 +158,8 @@ def cmd_synth(args) -> int:
                                   mix=args.mix, distractors=args.distractors)
         print(f"wrote {args.num} conversations to {path}")
         return 0
-    from tooltune.data.synth.general import HOLDOUT, synthesize_general
+    from tooltune.data.synth.general import synthesize_general
+    from tooltune.data.synth.split import HOLDOUT
     from tooltune.data.synth.harvest import families_from_tools
     families = families_from_tools(*tools) if tools else None
     convs = synthesize_general(args.num, seed=args.seed, langs=langs, mix=args.mix, split=args.split,

@@ -267,7 +267,7 @@ def _composed() -> list[Family]:
             else:  # search: the first field required, the rest optional filters, plus a limit
                 params = (fields[0],) + tuple(ParamSpec(p.name, p.kind, p.label, p.unit, False) for p in fields[1:3]) \
                     + (ParamSpec("limit", "limit", {"en": "maximum number of results", "zh": "最多结果数"}, None, False),)
-            names = {"ID": ident.name, "NEW": params[-1].name if action == "update" else ""}
+            names = {"ID": ident.name} | ({"NEW": params[-1].name} if action == "update" else {})
             out.append(Family(f"{domain}.{action}_{entity}", domain, f"{action}_{entity}",
                               {"en": en.format(e=e, a_e=("an " if e[0] in "aeiou" else "a ") + e),
                                "zh": zh_does.format(z=zh)}, params,

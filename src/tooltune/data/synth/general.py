@@ -13,14 +13,13 @@ Kinds (``Conversation.meta["kind"]``), named as function-calling benchmarks name
 
 Tools come from ``catalog.FAMILIES`` (hand-written and composed), each family offered under many
 schemas (``variants.py``), and from real Python functions (``harvest.py``; the user's own with
-``tools=``), which are run, so their results are real. The split is by family: with
+``tools=``), which are run, so their results are real. The split is by job (split.py): with
 ``split="test"`` only the held-out families appear (as needed tools and as distractors), with
 ``split="train"`` none of them does, so a test row's tools are unseen in training.
 """
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 from dataclasses import dataclass
 from random import Random
@@ -30,6 +29,7 @@ from tooltune.functions import format_result
 from tooltune.data.synth import asking as A
 from tooltune.data.synth import phrases as P
 from tooltune.data.synth.catalog import FAMILIES, Family, ParamSpec
+from tooltune.data.synth.split import HOLDOUT, job_of, split_of
 from tooltune.data.synth.variants import VARIANTS_PER_FAMILY, ToolVariant, make_variant
 from tooltune.conversation import Conversation, Message, seeded_call_id, tool_call
 from tooltune.errors import UserError
@@ -41,7 +41,6 @@ GENERAL_KINDS = ("simple", "multiple", "parallel", "parallel_multiple", "irrelev
 # the last three get more rows and irrelevance a little fewer.
 GENERAL_MIX = {"simple": 0.16, "multiple": 0.16, "parallel": 0.14, "parallel_multiple": 0.12,
                "irrelevance": 0.22, "missing": 0.12, "multi_turn": 0.08}
-HOLDOUT = 0.12
 OPTIONAL_RATE = 0.35   # how often a question gives an optional parameter's value
 # How often the calls of a parallel request differ in every value, not in one (function-calling
 # benchmarks ask both ways: "the BMI of two people, 70 kg and 175 cm, and 60 kg and 160 cm").
@@ -51,42 +50,6 @@ WHOLE_CALLS_RATE = 0.3
 WRAP_RATE = 0.4
 _VERBS = ("get", "calculate", "calc", "compute", "find", "convert", "check", "count", "estimate",
           "generate", "search", "lookup", "fetch", "solve", "predict", "analyze", "measure")
-
-
-# Families that do the same job under other names: never a distractor or a "no tool fits" for
-# each other, and always in the same split.
-SAME_JOB = (
-    {"math.calculate_average", "library.statistics.mean", "education.calculate_average_score"},
-    {"math.calculate_median", "library.statistics.median"},
-    {"math.calculate_standard_deviation", "library.statistics.stdev", "library.statistics.pstdev"},
-    {"math.calculate_factorial", "library.math.factorial"},
-    {"dates.get_day_of_week", "library.calendar.weekday"},
-    {"geometry.calculate_distance_between_points", "library.math.dist"},
-    {"food.book_table", "food.create_restaurant_reservation"},
-    {"travel.rent_car", "vehicles.create_car_rental"},
-    {"productivity.create_todo", "productivity.create_task", "productivity.create_reminder"},
-    {"communication.schedule_meeting", "productivity.create_calendar_event"},
-    {"finance.calculate_loan_payment", "real_estate.calculate_mortgage"},
-    {"shopping.track_package", "logistics.get_shipment"},
-    {"communication.send_email", "communication.send_group_email"},
-    {"travel.search_flights", "travel.search_flight_booking"},
-    {"travel.search_hotels", "travel.search_hotel_booking"},
-    {"entertainment.search_books", "entertainment.get_book_recommendations"},
-    {"math.calculate_power", "library.math.sqrt", "library.math.cbrt"},
-    {"weather.get_current_weather", "weather.get_weather_forecast"},
-    {"library.statistics.variance", "library.statistics.stdev"},
-)
-_GROUP = {fid: min(group) for group in SAME_JOB for fid in group}
-
-
-def job_of(family_id: str) -> str:
-    return _GROUP.get(family_id, family_id)
-
-
-def split_of(family_id: str, holdout: float = HOLDOUT) -> str:
-    """"test" for a stable `holdout` share of jobs (a family and those doing its job), by hash."""
-    h = int(hashlib.sha256(f"tooltune-split:{job_of(family_id)}".encode()).hexdigest()[:8], 16)
-    return "test" if h / 0xFFFFFFFF < holdout else "train"
 
 
 @dataclass
