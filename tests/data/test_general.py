@@ -150,7 +150,8 @@ def test_requests_are_asked_in_peoples_words_not_the_tools(rows):
     assert sum(t.startswith(tuple(openings)) for t in firsts) > 0.1 * len(rows)   # "What's the area of a triangle with"
     described = [t["function"]["description"] for r in rows for t in r.tools]
     reworded = sum(not any(f.does["en"].lower() in d.lower() for f in FAMILIES) for d in described)
-    assert reworded / len(described) > 0.1, reworded
+    # harvested and user tools' docstrings never hold a catalog phrase: 30% before any rewording
+    assert reworded / len(described) > 0.4, reworded / len(described)
 
 
 def test_parallel_calls_differ_in_one_value_or_in_all(rows):

@@ -108,6 +108,17 @@ def _join(parts: Sequence[str], rng: Random, lang: str) -> str:
     return ", ".join(parts[:-1]) + rng.choice((" and ", ", and ")) + parts[-1]
 
 
+def _with_values(specs: dict[str, ParamSpec], said: dict[str, str], rng: Random, lang: str) -> list[str]:
+    """The values as "with a base of 3, the height 4": "with" once, before the first mention
+    that is not a preposition's ("in Paris")."""
+    ms, first = [], True
+    for k, v in said.items():
+        m = _mention(specs[k], v, "of", rng, lang, first)
+        first = first and not m.startswith("with ")
+        ms.append(m)
+    return ms
+
+
 # How often a request only states its values ("我的成绩是 A, B，学时是 3, 4"): the job is left to
 # be read off the offered tool, as the reference article's own question does.
 IMPLICIT_RATE = 0.15
@@ -160,12 +171,7 @@ def request(family: Family, said: dict[str, str], rng: Random, lang: str, implic
         return f"{intro}{comma}{comma.join(ms)}{end}"
     layout = rng.random()
     if layout < 0.6:
-        ms, first = [], True
-        for k, v in said.items():
-            m = _mention(specs[k], v, "of", rng, lang, first)
-            first = first and not m.startswith("with ")
-            ms.append(m)
-        return f"{intro} {_join(ms, rng, lang)}{end}"
+        return f"{intro} {_join(_with_values(specs, said, rng, lang), rng, lang)}{end}"
     if layout < 0.85:
         ms = [_mention(specs[k], v, "is", rng, lang, False) for k, v in said.items()]
         return f"{_cap(_join(ms, rng, lang))}. {intro}{end}"
@@ -180,12 +186,7 @@ def also(said_rest: list[str], rng: Random, lang: str) -> str:
 def again(family: Family, said: dict[str, str], rng: Random, lang: str) -> str:
     """The same job once more with other values: "Then do the same with a weight of 60 kg and
     height 160 cm." (every value of the call said again)."""
-    specs = {p.name: p for p in family.params}
-    ms, first = [], True
-    for k, v in said.items():
-        m = _mention(specs[k], v, "" if lang == "zh" else "of", rng, lang, first)
-        first = first and not m.startswith("with ")
-        ms.append(m)
+    ms = _with_values({p.name: p for p in family.params}, said, rng, lang)
     return rng.choice(AGAIN[lang]).format(m=_join(ms, rng, lang))
 
 

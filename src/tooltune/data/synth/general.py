@@ -245,6 +245,8 @@ class _Row:
                 c = self.sample(v)
                 if len(calls) < n and all(c.values != o.values for o in calls):
                     calls.append(c)
+            if len(calls) < 2:
+                raise _Again
             text = A.request(fam, first.said, self.rng, self.lang)
             return calls, text + "".join(("" if self.lang == "zh" else " ") + A.again(fam, c.said, self.rng, self.lang)
                                          for c in calls[1:])
